@@ -1,0 +1,89 @@
+"""The ``phm-audit`` command line: parses arguments, calls the stages, sets exit codes.
+
+Exit codes: 0 done, 1 internal error, 2 bad input, 3 a failed gate (``--fail-on``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from phm_audit._version import __version__
+from phm_audit.exceptions import PhmAuditError, PhmInputError
+
+__all__ = ["EXIT_BAD_INPUT", "EXIT_GATE", "EXIT_INTERNAL", "EXIT_OK", "main"]
+
+EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_GATE = 0, 1, 2, 3
+
+# Each module adds its subcommands with ``register(subparsers)``; ``func(args) -> int`` runs one.
+_COMMAND_MODULES = (
+    "phm_audit.synth._cli",
+    "phm_audit._demo",
+)
+
+
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose usage errors are one line (and exit code 2)."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of ``phm-audit``."""
+    parser = _Parser(
+        prog="phm-audit",
+        description="Audit population-health risk-stratification models for fairness-related harm.",
+    )
+    parser.add_argument("--version", action="version", version=f"phm-audit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in _COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run ``phm-audit`` with ``argv`` (default: ``sys.argv[1:]``) and return the exit code.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments without the program name.
+
+    Returns
+    -------
+    int
+        0 done, 1 internal error, 2 bad input, 3 failed gate.
+    """
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse: --help (0) or a usage error (2)
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_BAD_INPUT
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    try:
+        return int(args.func(args))
+    except PhmInputError as exc:
+        print(f"phm-audit {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except PhmAuditError as exc:
+        print(f"phm-audit {args.command}: error: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("phm-audit: interrupted; nothing was written", file=sys.stderr)
+        return 130
+    except Exception as exc:  # an internal error: one line, not a traceback, and exit 1
+        print(
+            f"phm-audit {args.command}: internal error: {type(exc).__name__}: {exc}. "
+            "Please report it with the command you ran.",
+            file=sys.stderr,
+        )
+        return EXIT_INTERNAL
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
