@@ -164,3 +164,10 @@ def test_sample_cohort_is_what_the_generator_makes():
     sample = read_cohort(ROOT / "synthetic_data" / "sample_cohort.csv")
     fresh = generate("england", len(sample), seed=7)
     pd.testing.assert_frame_equal(sample, fresh, check_exact=False, rtol=1e-6, check_like=False)
+
+
+def test_knob_defaults_are_the_england_scenario():
+    from phm_audit.synth import KNOBS
+
+    england = load_scenario("england")
+    assert {k: v.default for k, v in KNOBS.items()} == dict(england.knobs)

@@ -96,7 +96,7 @@ _KNOB_LIST = [
     ),
     Knob(
         "recording_access_elasticity",
-        1.0,
+        0.5,
         "nonnegative",
         "Recording probability is multiplied by access_planned to this power (0 = recording unaffected by access).",
     ),
