@@ -1,0 +1,157 @@
+"""Turn protected attributes (and their intersections) into integer group codes with labels."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from phm_audit.exceptions import PhmInputError, closest
+
+__all__ = ["Grouping", "encode_groups", "intersection_name"]
+
+MISSING = "(missing)"
+
+
+def intersection_name(attributes: Sequence[str]) -> str:
+    """Name of an intersection of attributes, as used in results: ``"ethnicity x imd_quintile"``."""
+    return " x ".join(attributes)
+
+
+@dataclass(frozen=True)
+class Grouping:
+    """People sorted into the groups of one attribute or intersection.
+
+    Attributes
+    ----------
+    attribute : str
+        Attribute name (``"ethnicity x imd_quintile"`` for an intersection).
+    codes : ndarray of int
+        Each person's group, ``0 .. len(labels) - 1``.
+    labels : tuple of str
+        Group labels, in a stable order (categories, or sorted values).
+    reference : int
+        Index of the reference group.
+    """
+
+    attribute: str
+    codes: np.ndarray
+    labels: tuple[str, ...]
+    reference: int
+
+    @property
+    def n_groups(self) -> int:
+        return len(self.labels)
+
+    @property
+    def sizes(self) -> np.ndarray:
+        return np.bincount(self.codes, minlength=self.n_groups)
+
+
+def _label(value: object) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def _encode_one(column: pd.Series) -> tuple[np.ndarray, list[str]]:
+    if isinstance(column.dtype, pd.CategoricalDtype):
+        cats = [_label(c) for c in column.cat.categories]
+        codes = column.cat.codes.to_numpy().astype(np.int64)
+    else:
+        values = column.to_numpy()
+        uniques, codes = np.unique(
+            column.astype(str).to_numpy() if values.dtype == object else values, return_inverse=True
+        )
+        cats = [_label(u) for u in uniques]
+        codes = codes.astype(np.int64)
+        if column.isna().any():
+            codes = np.where(column.isna().to_numpy(), -1, codes)
+            cats = [c for c in cats if c not in ("nan", "None", "<NA>")]
+            _, codes_clean = np.unique(codes[codes >= 0], return_inverse=True)
+            codes[codes >= 0] = codes_clean
+    if (codes < 0).any():
+        codes = np.where(codes < 0, len(cats), codes)
+        cats.append(MISSING)
+    return codes, cats
+
+
+def check_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
+    """Raise a :class:`PhmInputError` naming every missing column, with the closest match."""
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        hints = "; ".join(f"'{c}'{closest(c, map(str, frame.columns))}" for c in missing)
+        raise PhmInputError(f"{what}: column(s) not found: {hints}")
+
+
+def encode_groups(
+    frame: pd.DataFrame,
+    attributes: Sequence[str],
+    *,
+    reference: str | None = None,
+    drop_empty: bool = True,
+) -> Grouping:
+    """Encode one attribute, or the intersection of several, as group codes.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The cohort or table.
+    attributes : sequence of str
+        One column, or several for an intersection.
+    reference : str, optional
+        Label of the reference group; default the largest group.
+    drop_empty : bool, default True
+        Leave out categories (or combinations) that nobody is in.
+
+    Returns
+    -------
+    Grouping
+
+    Raises
+    ------
+    PhmInputError
+        For a missing column, a column with a single value, or a reference group that does not exist.
+    """
+    check_columns(frame, attributes, "protected attribute")
+    name = intersection_name(attributes)
+    parts = [_encode_one(frame[a]) for a in attributes]
+    for a, (part_codes, part_labels) in zip(attributes, parts, strict=True):
+        present = np.unique(part_codes)
+        if present.size < 2:
+            value = part_labels[int(present[0])] if present.size else "nothing"
+            raise PhmInputError(
+                f"column '{a}' has a single value ('{value}'); a disparity needs at least two groups — "
+                "choose another attribute or check the extract"
+            )
+    codes = parts[0][0].copy()
+    labels = list(parts[0][1])
+    for part_codes, part_labels in parts[1:]:
+        codes = codes * len(part_labels) + part_codes
+        labels = [f"{a} | {b}" for a in labels for b in part_labels]
+    if drop_empty:
+        present = np.flatnonzero(np.bincount(codes, minlength=len(labels)))
+        remap = np.full(len(labels), -1, dtype=np.int64)
+        remap[present] = np.arange(present.size)
+        codes = remap[codes]
+        labels = [labels[i] for i in present]
+    sizes = np.bincount(codes, minlength=len(labels))
+    if reference is None:
+        ref = int(np.argmax(sizes))
+    else:
+        ref_label = _label(reference)
+        if ref_label not in labels:
+            raise PhmInputError(
+                f"reference group '{ref_label}' does not exist in '{name}'{closest(ref_label, labels)}; "
+                f"groups: {', '.join(labels[:12])}{' ...' if len(labels) > 12 else ''}"
+            )
+        ref = labels.index(ref_label)
+    return Grouping(attribute=name, codes=codes, labels=tuple(labels), reference=ref)
+
+
+def reference_for(references: Mapping[str, str], attribute: str) -> str | None:
+    """The reference label configured for ``attribute``, if any."""
+    value = references.get(attribute)
+    return None if value is None else str(value)

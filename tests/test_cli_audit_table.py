@@ -1,0 +1,87 @@
+"""``phm-audit audit --table``: an extract phm-audit did not make, end to end."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from phm_audit.cli import main
+
+
+@pytest.fixture(scope="module")
+def extract(tmp_path_factory, cohort_factory):
+    df = cohort_factory("england", 20_000, 31)
+    table = pd.DataFrame({
+        "nhs_pseudo": df["patient_id"],
+        "risk": df["cost_prior"].to_numpy(float) + df["n_ltc_recorded"].to_numpy(float),
+        "deprivation": df["imd_quintile"],
+        "ethnic_group": df["ethnicity"].astype(str),
+        "conditions_next": df["n_conditions_next"],
+        "spend_next": df["cost_next"],
+    })
+    path = tmp_path_factory.mktemp("extract") / "scored.csv"
+    table.to_csv(path, index=False)
+    return path, table
+
+
+def _args(path, out, *extra):
+    return ["audit", "--table", str(path), "--score", "risk", "--group", "deprivation", "--group", "ethnic_group",
+            "--need", "conditions_next", "--cost", "spend_next", "--bootstrap", "30", "--out", str(out), "--quiet",
+            *extra]
+
+
+def test_audit_table_writes_the_outputs(extract, tmp_path):
+    path, _ = extract
+    out = tmp_path / "report"
+    assert main(_args(path, out, "--reference", "deprivation=5", "--intersection", "ethnic_group,deprivation")) == 0
+    assert sorted(p.name for p in out.iterdir()) == ["audit.json", "curves.csv", "metrics.csv", "summary.md"]
+    metrics = pd.read_csv(out / "metrics.csv", keep_default_na=False, na_values=[""])
+    assert list(metrics.columns[:10]) == ["model", "analysis", "attribute", "group", "operating_point", "metric",
+                                          "value", "ci_low", "ci_high", "n"]
+    assert set(metrics["attribute"]) == {"deprivation", "ethnic_group", "ethnic_group x deprivation"}
+    assert {"fairness", "calibration", "thresholds", "allocation"} <= set(metrics["analysis"])
+    assert "need_true_next" not in set(metrics["target"])  # no ground truth in an extract
+    doc = json.loads((out / "audit.json").read_text())
+    assert doc["schema_version"] and doc["groups"]["deprivation"]["reference"] == "5"
+    assert "# phm-audit summary" in (out / "summary.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "change,extra,message",
+    [
+        (None, ["--group", "deprivaton"], "did you mean 'deprivation'"),
+        ("single", ["--group", "region"], "single value"),
+        ("nan", [], "missing or infinite scores"),
+        ("text", [], "non-numeric values"),
+        (None, ["--reference", "deprivation=9"], "reference group '9' does not exist"),
+        (None, ["--reference", "Whte"], "did you mean 'White'"),
+        (None, ["--operating-point", "top_pct:three"], "top_pct:three"),
+    ],
+)
+def test_audit_table_bad_input_exits_2_and_writes_nothing(extract, tmp_path, capsys, change, extra, message):
+    path, table = extract
+    if change:
+        table = table.copy()
+        if change == "single":
+            table["region"] = "North"
+        if change == "nan":
+            table.loc[[3, 7], "risk"] = np.nan
+        if change == "text":
+            table["risk"] = table["risk"].astype(object)
+            table.loc[5, "risk"] = "high"
+        path = tmp_path / "bad.csv"
+        table.to_csv(path, index=False)
+    out = tmp_path / "report"
+    assert main(_args(path, out, *extra)) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".report")]
+
+
+def test_audit_needs_a_source(tmp_path, capsys):
+    assert main(["audit", "--out", str(tmp_path / "r")]) == 2
+    assert "exactly one of --table" in capsys.readouterr().err
