@@ -13,6 +13,7 @@ from phm_audit.audit import AuditSpec, ScoredModel, audit
 from phm_audit.audit._allocation import equal_tpr_flags, replacement_swaps
 from phm_audit.audit._groups import encode_groups
 from phm_audit.audit._net_benefit import DEFAULT_THRESHOLDS, net_benefit_curve
+from phm_audit.audit._operating_points import capacity_for_share
 from phm_audit.audit._result import RowBuilder
 from phm_audit.audit._stats import descending_order, top_k_mask
 from phm_audit.audit._sweep_rows import buckets_from_order, capacities, fraction_name, sweep_rows
@@ -27,22 +28,25 @@ def _naive_sweep(scores, need, groups, fractions):
     out = []
     n = scores.size
     for f in fractions:
-        k = int(np.ceil(f * n - 1e-9))
+        k = capacity_for_share(f, n)
         flagged = top_k_mask(scores, k)
         high = top_k_mask(need, k)
         for g in np.unique(groups):
             m = groups == g
-            out.append({
-                "group": str(g), "operating_point": fraction_name(f),
-                "selection_rate": flagged[m].mean(),
-                "flagged_share": flagged[m].sum() / flagged.sum(),
-                "high_need_share": high[m].sum() / high.sum(),
-                "need_captured": need[m & flagged].sum() / need[m].sum(),
-                "unmet_need_rate": (high[m] & ~flagged[m]).sum() / high[m].sum() if high[m].any() else np.nan,
-                "tpr": (high[m] & flagged[m]).sum() / high[m].sum() if high[m].any() else np.nan,
-                "fpr": (~high[m] & flagged[m]).sum() / (~high[m]).sum(),
-                "ppv": (high[m] & flagged[m]).sum() / flagged[m].sum() if flagged[m].any() else np.nan,
-            })
+            out.append(
+                {
+                    "group": str(g),
+                    "operating_point": fraction_name(f),
+                    "selection_rate": flagged[m].mean(),
+                    "flagged_share": flagged[m].sum() / flagged.sum(),
+                    "high_need_share": high[m].sum() / high.sum(),
+                    "need_captured": need[m & flagged].sum() / need[m].sum(),
+                    "unmet_need_rate": (high[m] & ~flagged[m]).sum() / high[m].sum() if high[m].any() else np.nan,
+                    "tpr": (high[m] & flagged[m]).sum() / high[m].sum() if high[m].any() else np.nan,
+                    "fpr": (~high[m] & flagged[m]).sum() / (~high[m]).sum(),
+                    "ppv": (high[m] & flagged[m]).sum() / flagged[m].sum() if flagged[m].any() else np.nan,
+                }
+            )
     return pd.DataFrame(out)
 
 
@@ -56,11 +60,21 @@ def test_sweep_equals_the_naive_per_threshold_computation():
     grouping = encode_groups(frame, ["g"])
     fractions, ks = capacities(n, None)
     rows = RowBuilder()
-    sweep_rows(rows, model="m", grouping=grouping, score_buckets=buckets_from_order(descending_order(scores), ks),
-               need_buckets=buckets_from_order(descending_order(need), ks), need=need, fractions=fractions, target="y",
-               min_group_size=1, n_boot=0, level=0.95, rng=rng)
-    ours = rows.frame().pivot_table(index=["group", "operating_point"], columns="metric", values="value",
-                                    dropna=False)
+    sweep_rows(
+        rows,
+        model="m",
+        grouping=grouping,
+        score_buckets=buckets_from_order(descending_order(scores), ks),
+        need_buckets=buckets_from_order(descending_order(need), ks),
+        need=need,
+        fractions=fractions,
+        target="y",
+        min_group_size=1,
+        n_boot=0,
+        level=0.95,
+        rng=rng,
+    )
+    ours = rows.frame().pivot_table(index=["group", "operating_point"], columns="metric", values="value", dropna=False)
     naive = _naive_sweep(scores, need, groups, fractions).set_index(["group", "operating_point"])
     assert len(fractions) >= 100
     for metric in naive.columns:
@@ -78,8 +92,9 @@ def test_net_benefit_matches_dcurves():
     y = (rng.random(n) < p).astype(int)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # dcurves' own pandas deprecation warnings
-        ref = dcurves.dca(data=pd.DataFrame({"y": y, "m": p}), outcome="y", modelnames=["m"],
-                          thresholds=list(DEFAULT_THRESHOLDS))
+        ref = dcurves.dca(
+            data=pd.DataFrame({"y": y, "m": p}), outcome="y", modelnames=["m"], thresholds=list(DEFAULT_THRESHOLDS)
+        )
     ours = net_benefit_curve(p, y, DEFAULT_THRESHOLDS)
     model = ref[ref["model"] == "m"].sort_values("threshold")["net_benefit"].to_numpy(float)
     treat_all = ref[ref["model"] == "all"].sort_values("threshold")["net_benefit"].to_numpy(float)
@@ -90,8 +105,7 @@ def test_net_benefit_matches_dcurves():
 def test_net_benefit_rows_per_group_match_the_curve(small):
     p = np.clip(small["cost_prior"].to_numpy(float) / 20_000, 0, 1)
     model = ScoredModel("p", p, target="emergency_admission_next")
-    result = audit(small, [model], AuditSpec(attributes=["sex"], intersections=[], analyses=["net_benefit"],
-                                             n_boot=20))
+    result = audit(small, [model], AuditSpec(attributes=["sex"], intersections=[], analyses=["net_benefit"], n_boot=20))
     y = small["emergency_admission_next"].to_numpy(float)
     female = (small["sex"] == "Female").to_numpy()
     curve = net_benefit_curve(p[female], y[female], DEFAULT_THRESHOLDS)
@@ -121,19 +135,27 @@ def test_equal_tpr_thresholds_hold_capacity_and_equalise_tpr(small):
     grouping = encode_groups(small, ["imd_quintile"])
     fair = equal_tpr_flags(scores, grouping.codes, high, k)
     assert fair.sum() == k
-    mf = MetricFrame(metrics=true_positive_rate, y_true=high, y_pred=fair,
-                     sensitive_features=small["imd_quintile"].to_numpy())
+    mf = MetricFrame(
+        metrics=true_positive_rate, y_true=high, y_pred=fair, sensitive_features=small["imd_quintile"].to_numpy()
+    )
     smallest = min(np.bincount(grouping.codes[high]))
     assert mf.difference() <= 2.0 / smallest
-    plain = MetricFrame(metrics=true_positive_rate, y_true=high, y_pred=top_k_mask(scores, k),
-                        sensitive_features=small["imd_quintile"].to_numpy())
+    plain = MetricFrame(
+        metrics=true_positive_rate,
+        y_true=high,
+        y_pred=top_k_mask(scores, k),
+        sensitive_features=small["imd_quintile"].to_numpy(),
+    )
     assert mf.difference() < plain.difference()
 
 
 def test_raising_the_bar_drops_people_and_unmet_need_grows(small):
     scores = small["cost_prior"].to_numpy(float)
-    result = audit(small, {"m": scores}, AuditSpec(attributes=["imd_quintile"], intersections=[],
-                                                   analyses=["raise_bar"], n_boot=20, raise_bar_steps=5))
+    result = audit(
+        small,
+        {"m": scores},
+        AuditSpec(attributes=["imd_quintile"], intersections=[], analyses=["raise_bar"], n_boot=20, raise_bar_steps=5),
+    )
     dropped = result.get(analysis="raise_bar", metric="dropped")
     k0 = int(np.ceil(0.03 * len(small)))
     k_last = round(k0 * 0.98**5)
@@ -146,8 +168,13 @@ def test_raising_the_bar_drops_people_and_unmet_need_grows(small):
 
 def test_referral_gate_refusals_equal_a_direct_count(small):
     scores = small["cost_prior"].to_numpy(float)
-    result = audit(small, {"m": scores}, AuditSpec(attributes=["imd_quintile"], intersections=[],
-                                                   analyses=["referral"], n_boot=20, referral_gate="top_pct:20"))
+    result = audit(
+        small,
+        {"m": scores},
+        AuditSpec(
+            attributes=["imd_quintile"], intersections=[], analyses=["referral"], n_boot=20, referral_gate="top_pct:20"
+        ),
+    )
     refused = ~top_k_mask(scores, int(np.ceil(0.2 * len(small))))
     needing = small["specialist_need_next"].to_numpy(bool)
     q1 = (small["imd_quintile"] == 1).to_numpy()
@@ -163,8 +190,11 @@ def test_bad_operating_points(small):
     with pytest.raises(PhmInputError):
         audit(small, {"m": scores}, AuditSpec(attributes=["sex"], intersections=[], operating_points=["top_k:0"]))
     with pytest.raises(PhmInputError):
-        audit(small, {"m": scores}, AuditSpec(attributes=["sex"], intersections=[],
-                                              operating_points=[f"top_k:{len(small) + 5}"]))
+        audit(
+            small,
+            {"m": scores},
+            AuditSpec(attributes=["sex"], intersections=[], operating_points=[f"top_k:{len(small) + 5}"]),
+        )
     with pytest.raises(PhmInputError):
         audit(small, {"m": scores}, AuditSpec(attributes=["sex"], intersections=[], operating_points=["score_ge:1e12"]))
     with pytest.raises(PhmInputError):

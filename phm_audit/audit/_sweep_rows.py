@@ -16,6 +16,7 @@ import numpy as np
 
 from phm_audit.audit._bootstrap import percentile_interval
 from phm_audit.audit._groups import Grouping
+from phm_audit.audit._operating_points import capacity_for_share
 from phm_audit.audit._result import RowBuilder
 from phm_audit.audit._stats import safe_div
 
@@ -40,7 +41,8 @@ def buckets_from_order(order: np.ndarray, ks: np.ndarray) -> np.ndarray:
 def capacities(n: int, fractions: Sequence[float] | None) -> tuple[np.ndarray, np.ndarray]:
     """The sweep's shares of the population and their capacities k = ceil(share * n)."""
     fr = np.asarray(DEFAULT_FRACTIONS if fractions is None else fractions, dtype=np.float64)
-    return fr, np.clip(np.ceil(fr * n - 1e-9).astype(np.int64), 1, n)
+    ks = np.array([capacity_for_share(f, n) for f in fr], dtype=np.int64)  # the same k as flag() uses
+    return fr, np.clip(ks, 1, n)
 
 
 def sweep_rows(
