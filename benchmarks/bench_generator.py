@@ -42,8 +42,9 @@ CHILD = textwrap.dedent(
 
 
 def run(mode: str, n: int, jobs: int, out: str) -> dict[str, float]:
-    res = subprocess.run([sys.executable, "-c", CHILD, mode, str(n), str(jobs), out],
-                         check=True, capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-c", CHILD, mode, str(n), str(jobs), out], check=True, capture_output=True, text=True
+    )
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
@@ -55,16 +56,20 @@ def main() -> None:
     print(f"cores: {os.cpu_count()}")
     for jobs in (1, args.jobs):
         r = run("memory", 1_000_000, jobs, "")
-        print(f"1,000,000 in memory, {jobs} process(es): {r['seconds']:.2f} s, frame {r['frame_gb']:.2f} GB, "
-              f"peak RSS main {r['peak_gb_main']:.2f} GB, largest worker {r['peak_gb_worker']:.2f} GB "
-              f"(targets: <= 10 s, <= 3 GB)")
+        print(
+            f"1,000,000 in memory, {jobs} process(es): {r['seconds']:.2f} s, frame {r['frame_gb']:.2f} GB, "
+            f"peak RSS main {r['peak_gb_main']:.2f} GB, largest worker {r['peak_gb_worker']:.2f} GB "
+            f"(targets: <= 10 s, <= 3 GB)"
+        )
     if not args.skip_10m:
         with tempfile.TemporaryDirectory() as tmp:
             out = os.path.join(tmp, "cohort.parquet")
             r = run("parquet", 10_000_000, args.jobs, out)
             size = os.path.getsize(out) / 1e9
-        print(f"10,000,000 to Parquet in chunks, {args.jobs} processes: {r['seconds']:.1f} s, file {size:.2f} GB, "
-              f"peak RSS main {r['peak_gb_main']:.2f} GB, largest worker {r['peak_gb_worker']:.2f} GB (target < 8 GB)")
+        print(
+            f"10,000,000 to Parquet in chunks, {args.jobs} processes: {r['seconds']:.1f} s, file {size:.2f} GB, "
+            f"peak RSS main {r['peak_gb_main']:.2f} GB, largest worker {r['peak_gb_worker']:.2f} GB (target < 8 GB)"
+        )
 
 
 if __name__ == "__main__":

@@ -33,8 +33,13 @@ names = ("actuarial_cost", "clinical_need", "clinician_judgement")
 scored = [ScoredModel(n, fit_and_score(get_model(n), train, audited), kind=get_model(n).kind) for n in names]
 pathway = combined_pathway_scores(scored[0].scores, scored[2].scores, auto_share=0.015, review_share=0.10)
 scored.append(ScoredModel("combined_pathway", pathway, kind="judgement"))
-result = audit(audited, scored, AuditSpec(attributes=["imd_quintile", "ethnicity"], intersections=[], n_boot=100,
-                                          analyses=["fairness", "judgement"]))
+result = audit(
+    audited,
+    scored,
+    AuditSpec(
+        attributes=["imd_quintile", "ethnicity"], intersections=[], n_boot=100, analyses=["fairness", "judgement"]
+    ),
+)
 
 # %%
 table = result.get(analysis="judgement", attribute="all")

@@ -44,8 +44,11 @@ scores = model.score(audited)
 # %%
 spec = AuditSpec(attributes=["imd_quintile"], intersections=[], n_boot=100, analyses=["fairness", "calibration"])
 result = audit(audited, [ScoredModel("my_model", scores)], spec)
-print(result.get(metric="selection_ratio_at_equal_need", operating_point="top_3pct")[
-    ["group", "value", "ci_low", "ci_high", "n"]].to_string(index=False))
+print(
+    result.get(metric="selection_ratio_at_equal_need", operating_point="top_3pct")[
+        ["group", "value", "ci_low", "ci_high", "n"]
+    ].to_string(index=False)
+)
 
 # %% [markdown]
 # ## The same scores as a vendor's table
@@ -54,5 +57,8 @@ print(result.get(metric="selection_ratio_at_equal_need", operating_point="top_3p
 audited[["patient_id"]].assign(score=scores).to_csv(folder / "vendor_scores.csv", index=False)
 vendor = load_scores_table(folder / "vendor_scores.csv", audited)
 again = audit(audited, [ScoredModel("vendor", vendor.score(audited))], spec)
-print(again.get(metric="label_gap_at_equal_score", target="need_true_next")[
-    ["group", "value", "ci_low", "ci_high"]].to_string(index=False))
+print(
+    again.get(metric="label_gap_at_equal_score", target="need_true_next")[
+        ["group", "value", "ci_low", "ci_high"]
+    ].to_string(index=False)
+)

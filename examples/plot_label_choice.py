@@ -44,8 +44,9 @@ train, audited = split_cohort(cohort, seed=7)
 
 # %%
 scores = {name: fit_and_score(get_model(name), train, audited) for name in ("actuarial_cost", "clinical_need")}
-spec = AuditSpec(attributes=["imd_quintile", "ethnicity"], intersections=[], n_boot=100,
-                 analyses=["fairness", "calibration"])
+spec = AuditSpec(
+    attributes=["imd_quintile", "ethnicity"], intersections=[], n_boot=100, analyses=["fairness", "calibration"]
+)
 result = audit(audited, [ScoredModel(k, v) for k, v in scores.items()], spec)
 gaps = result.get(metric="label_gap_at_equal_score", target="need_true_next", model="actuarial_cost")
 print(gaps[["attribute", "group", "value", "ci_low", "ci_high", "n"]].to_string(index=False))
@@ -59,8 +60,13 @@ curves = result.curves()
 fig, axes = plt.subplots(1, 2, figsize=(10, 4), sharex=True)
 for ax, target in zip(axes, ("need_true_next", "cost_next"), strict=True):
     for group, style in (("1", "o-"), ("5", "s--")):
-        c = curves[(curves["model"] == "actuarial_cost") & (curves["attribute"] == "imd_quintile")
-                   & (curves["group"] == group) & (curves["target"] == target) & (curves["bins"] == "decile")]
+        c = curves[
+            (curves["model"] == "actuarial_cost")
+            & (curves["attribute"] == "imd_quintile")
+            & (curves["group"] == group)
+            & (curves["target"] == target)
+            & (curves["bins"] == "decile")
+        ]
         ax.plot(c["bin"] + 1, c["mean"], style, label=f"IMD quintile {group}")
     ax.set_xlabel("actuarial_cost score decile")
     ax.set_ylabel(f"mean {target}")

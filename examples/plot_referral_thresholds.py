@@ -33,8 +33,13 @@ N = int(os.environ.get("PHM_AUDIT_EXAMPLE_N", "200000"))
 cohort = generate("england", N, seed=11)
 train, audited = split_cohort(cohort, seed=11)
 scores = fit_and_score(get_model("actuarial_cost"), train, audited)
-spec = AuditSpec(attributes=["imd_quintile"], intersections=[], n_boot=100,
-                 analyses=["thresholds", "raise_bar", "allocation"], operating_points=["per_100k:45", "top_pct:3"])
+spec = AuditSpec(
+    attributes=["imd_quintile"],
+    intersections=[],
+    n_boot=100,
+    analyses=["thresholds", "raise_bar", "allocation"],
+    operating_points=["per_100k:45", "top_pct:3"],
+)
 result = audit(audited, [ScoredModel("actuarial_cost", scores)], spec)
 
 # %% [markdown]

@@ -37,8 +37,9 @@ def _positive_int(text: str) -> int:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="generate the default cohort, audit the built-in models, write reports/demo/",
-                       description=__doc__)
+    p = sub.add_parser(
+        "demo", help="generate the default cohort, audit the built-in models, write reports/demo/", description=__doc__
+    )
     p.add_argument("--n", type=_positive_int, default=200_000, help="people to generate (default: 200000)")
     p.add_argument("--seed", type=int, default=7, help="random seed (default: 7)")
     p.add_argument("--scenario", default="england", help="scenario (default: england)")
@@ -65,8 +66,9 @@ def run(args: argparse.Namespace) -> int:
     with progress.step(f"fitting {len(DEMO_MODELS)} built-in models on half the cohort and scoring the other half"):
         audited, train, scored = train_and_score(cohort, DEMO_MODELS, seed=args.seed)
     by_name = {m.name: m for m in scored}
-    pathway = combined_pathway_scores(by_name["actuarial_cost"].scores, by_name["clinician_judgement"].scores,
-                                      auto_share=0.015, review_share=0.10)
+    pathway = combined_pathway_scores(
+        by_name["actuarial_cost"].scores, by_name["clinician_judgement"].scores, auto_share=0.015, review_share=0.10
+    )
     scored.append(ScoredModel("combined_pathway", pathway, kind="judgement"))
     spec = AuditSpec(n_boot=args.bootstrap, seed=args.seed)
     with progress.step(f"auditing {len(scored)} models on {len(audited):,} people"):
@@ -80,16 +82,26 @@ def run(args: argparse.Namespace) -> int:
         with progress.step("explaining actuarial_cost with SHAP on a 5,000-person sample"):
             model = get_model("actuarial_cost").fit(train)
             result = result.merge(explain(model, audited, spec, sample_size=5000, seed=args.seed))
-    provenance = {"command": "phm-audit demo", "scenario": args.scenario, "seed": args.seed, "n_generated": args.n,
-                  "n_trained": len(train), "n_audited": len(audited)}
+    provenance = {
+        "command": "phm-audit demo",
+        "scenario": args.scenario,
+        "seed": args.seed,
+        "n_generated": args.n,
+        "n_trained": len(train),
+        "n_audited": len(audited),
+    }
     with progress.step(f"writing the report to {args.out}"):
-        path = write_report(result, Path(args.out), name="demo", provenance=provenance,
-                            deterministic=args.deterministic)
+        path = write_report(
+            result, Path(args.out), name="demo", provenance=provenance, deterministic=args.deterministic
+        )
     print(f"Report: {Path(path) / 'index.html'}  ({time.perf_counter() - start:.0f} s)")
     if not args.quiet:
         from phm_audit.report import FindingRules, findings
 
-        top = findings(result, FindingRules())[:5]
+        # the demo's story is deprivation and ethnicity; show those findings first, then the rest
+        ranked = findings(result, FindingRules())
+        headline = [f for f in ranked if f.grade == "flag" and f.attribute in ("imd_quintile", "ethnicity")]
+        top = (headline + [f for f in ranked if f not in headline])[:5]
         if top:
             print("Top findings:")
             for f in top:

@@ -20,6 +20,7 @@ EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_GATE = 0, 1, 2, 3
 # Each module adds its subcommands with ``register(subparsers)``; ``func(args) -> int`` runs one.
 _COMMAND_MODULES = (
     "phm_audit.synth._cli",
+    "phm_audit.models._cli",
     "phm_audit.audit._cli",
     "phm_audit._demo",
 )

@@ -26,8 +26,12 @@ def _scores(df: pd.DataFrame) -> np.ndarray:
 
 
 def _spec(**kw):
-    base = {"attributes": ["imd_quintile", "ethnicity"], "intersections": [], "n_boot": 50,
-            "analyses": ["fairness", "calibration"]}
+    base = {
+        "attributes": ["imd_quintile", "ethnicity"],
+        "intersections": [],
+        "n_boot": 50,
+        "analyses": ["fairness", "calibration"],
+    }
     base.update(kw)
     return AuditSpec(**base)
 

@@ -14,33 +14,69 @@ from phm_audit.cli import main
 @pytest.fixture(scope="module")
 def extract(tmp_path_factory, cohort_factory):
     df = cohort_factory("england", 20_000, 31)
-    table = pd.DataFrame({
-        "nhs_pseudo": df["patient_id"],
-        "risk": df["cost_prior"].to_numpy(float) + df["n_ltc_recorded"].to_numpy(float),
-        "deprivation": df["imd_quintile"],
-        "ethnic_group": df["ethnicity"].astype(str),
-        "conditions_next": df["n_conditions_next"],
-        "spend_next": df["cost_next"],
-    })
+    table = pd.DataFrame(
+        {
+            "nhs_pseudo": df["patient_id"],
+            "risk": df["cost_prior"].to_numpy(float) + df["n_ltc_recorded"].to_numpy(float),
+            "deprivation": df["imd_quintile"],
+            "ethnic_group": df["ethnicity"].astype(str),
+            "conditions_next": df["n_conditions_next"],
+            "spend_next": df["cost_next"],
+        }
+    )
     path = tmp_path_factory.mktemp("extract") / "scored.csv"
     table.to_csv(path, index=False)
     return path, table
 
 
 def _args(path, out, *extra):
-    return ["audit", "--table", str(path), "--score", "risk", "--group", "deprivation", "--group", "ethnic_group",
-            "--need", "conditions_next", "--cost", "spend_next", "--bootstrap", "30", "--out", str(out), "--quiet",
-            *extra]
+    return [
+        "audit",
+        "--table",
+        str(path),
+        "--score",
+        "risk",
+        "--group",
+        "deprivation",
+        "--group",
+        "ethnic_group",
+        "--need",
+        "conditions_next",
+        "--cost",
+        "spend_next",
+        "--bootstrap",
+        "30",
+        "--out",
+        str(out),
+        "--quiet",
+        *extra,
+    ]
 
 
 def test_audit_table_writes_the_outputs(extract, tmp_path):
     path, _ = extract
     out = tmp_path / "report"
     assert main(_args(path, out, "--reference", "deprivation=5", "--intersection", "ethnic_group,deprivation")) == 0
-    assert sorted(p.name for p in out.iterdir()) == ["audit.json", "curves.csv", "metrics.csv", "summary.md"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "audit.json",
+        "curves.csv",
+        "index.html",
+        "metrics.csv",
+        "summary.md",
+    ]
     metrics = pd.read_csv(out / "metrics.csv", keep_default_na=False, na_values=[""])
-    assert list(metrics.columns[:10]) == ["model", "analysis", "attribute", "group", "operating_point", "metric",
-                                          "value", "ci_low", "ci_high", "n"]
+    assert list(metrics.columns[:10]) == [
+        "model",
+        "analysis",
+        "attribute",
+        "group",
+        "operating_point",
+        "metric",
+        "value",
+        "ci_low",
+        "ci_high",
+        "n",
+    ]
     assert set(metrics["attribute"]) == {"deprivation", "ethnic_group", "ethnic_group x deprivation"}
     assert {"fairness", "calibration", "thresholds", "allocation"} <= set(metrics["analysis"])
     assert "need_true_next" not in set(metrics["target"])  # no ground truth in an extract

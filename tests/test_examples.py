@@ -26,6 +26,7 @@ def test_example_runs(script, tmp_path):
     text = script.read_text(encoding="utf-8")
     assert text.startswith("# ---\n# jupyter:") and "# %% [markdown]" in text  # opens as a notebook
     env = {**os.environ, "PHM_AUDIT_EXAMPLE_N": "20000", "MPLBACKEND": "Agg"}
-    proc = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]

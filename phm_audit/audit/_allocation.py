@@ -204,17 +204,11 @@ def counterfactual_rows(
     _share_rows(
         rows, base, grouping, top_k_mask(need, k), "flagged_share_if_by_need", n_boot=n_boot, level=level, rng=rng
     )
+    _unmet_rows(rows, base, grouping, flagged, high_need, None, "", n_boot=n_boot, level=level, rng=rng)
     for name, other in alternatives.items():
-        _share_rows(
-            rows,
-            base,
-            grouping,
-            top_k_mask(other, k),
-            f"flagged_share_if_by_{name}",
-            n_boot=n_boot,
-            level=level,
-            rng=rng,
-        )
+        alt = top_k_mask(other, k)
+        _share_rows(rows, base, grouping, alt, f"flagged_share_if_by_{name}", n_boot=n_boot, level=level, rng=rng)
+        _unmet_rows(rows, base, grouping, flagged, high_need, alt, name, n_boot=n_boot, level=level, rng=rng)
     fair = equal_tpr_flags(scores, grouping.codes, high_need, k)
     now = np.bincount(grouping.codes[flagged], minlength=grouping.n_groups)
     then = np.bincount(grouping.codes[fair], minlength=grouping.n_groups)

@@ -178,7 +178,7 @@ def _cohort_mode(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame |
 
 
 def run(args: argparse.Namespace) -> int:
-    from phm_audit.report._outputs import atomic_dir, write_machine_outputs
+    from phm_audit.report import write_report
 
     if bool(args.table) == bool(args.cohort):
         raise PhmInputError("give exactly one of --table (scores already in the extract) or --cohort (with --model)")
@@ -192,12 +192,11 @@ def run(args: argparse.Namespace) -> int:
 
         result = result.merge(label_choice_from_cohort(train, frame, spec))
     out = Path(args.out)
-    with atomic_dir(out) as tmp:
-        write_machine_outputs(result, tmp)
+    write_report(result, out)
     if not args.quiet:
         print(
             f"audited {len(models)} model(s) on {len(frame):,} people in {time.perf_counter() - start:.1f} s; "
-            f"wrote {out}/ (metrics.csv, curves.csv, audit.json, summary.md)",
+            f"wrote {out}/ (index.html, metrics.csv, curves.csv, audit.json, summary.md)",
             file=sys.stdout,
         )
     return 0

@@ -109,7 +109,7 @@ def judgement_rows(
             )
         t = cell_table(flagged.astype(np.int64), 2, np.column_stack([need, cost]), n_boot=n_boot, rng=rng)
         share = safe_div(t.sums[:, 1, :], t.sums.sum(axis=1))
-        lo, hi = percentile_interval(share[1:], level=level)
+        share_lo, share_hi = percentile_interval(share[1:], level=level)
         captured[m.name] = float(share[0, 0])
         for j, (metric, target) in enumerate(
             (("share_of_need_captured", need_target), ("share_of_cost_captured", cost_target))
@@ -120,8 +120,8 @@ def judgement_rows(
                 groups=["all"],
                 metric=metric,
                 value=share[0, j],
-                ci_low=lo[j],
-                ci_high=hi[j],
+                ci_low=share_lo[j],
+                ci_high=share_hi[j],
                 n=k,
                 target=target,
                 **base,

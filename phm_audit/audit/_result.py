@@ -125,6 +125,14 @@ def _freeze(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def _concat(a: pd.DataFrame, b: pd.DataFrame) -> pd.DataFrame:
+    # an empty frame carries no dtypes worth keeping; concatenating it warns in pandas 2.x
+    parts = [f for f in (a, b) if len(f)]
+    if not parts:
+        return a.copy()
+    return pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].copy()
+
+
 def _json_value(x: Any) -> Any:
     if isinstance(x, float | np.floating):
         return None if not math.isfinite(float(x)) else float(x)
@@ -222,6 +230,6 @@ class AuditResult:
             groups={**other.groups, **self.groups},
             cohort=self.cohort,
             notes=self.notes + tuple(n for n in other.notes if n not in self.notes),
-            _metrics=pd.concat([self._metrics, other._metrics], ignore_index=True),
-            _curves=pd.concat([self._curves, other._curves], ignore_index=True),
+            _metrics=_concat(self._metrics, other._metrics),
+            _curves=_concat(self._curves, other._curves),
         )

@@ -97,10 +97,23 @@ _PREV_KNOTS: dict[str, list[float]] = {
 }
 # Calibration offsets on the logit scale (see benchmarks/calibrate_generator.py).
 _OFFSETS: dict[str, float] = {
-    "hypertension": 0.356, "diabetes": -0.396, "copd": -0.06, "asthma": -0.263, "chd": 0.046,
-    "heart_failure": -0.014, "atrial_fibrillation": 0.317, "stroke_tia": 0.009, "ckd": 0.599,
-    "depression": -0.192, "smi": -0.126, "dementia": -0.244, "cancer": -0.231, "painful_condition": 0.0,
-    "hearing_loss": 0.0, "anxiety": 0.0, "thyroid": 0.0,
+    "hypertension": 0.356,
+    "diabetes": -0.396,
+    "copd": -0.06,
+    "asthma": -0.263,
+    "chd": 0.046,
+    "heart_failure": -0.014,
+    "atrial_fibrillation": 0.317,
+    "stroke_tia": 0.009,
+    "ckd": 0.599,
+    "depression": -0.192,
+    "smi": -0.126,
+    "dementia": -0.244,
+    "cancer": -0.231,
+    "painful_condition": 0.0,
+    "hearing_loss": 0.0,
+    "anxiety": 0.0,
+    "thyroid": 0.0,
 }
 _LOGIT_KNOTS = {c: np.log(np.array(v) / (1 - np.array(v))) for c, v in _PREV_KNOTS.items()}
 # Odds ratios, female versus male (estimates).

@@ -1,0 +1,601 @@
+"""Statistical disclosure control for every published output of an audit.
+
+The rules follow NHS Digital's practice for secondary-care statistics (since September 2018):
+
+1. **Primary suppression.** A count of 1 to ``threshold`` people (default 7) in any cell is not
+   published: the count becomes missing and the ``reason`` says ``suppressed (disclosure control):
+   fewer than 8 people``. Zero is published (it is not a person).
+2. **Rounding.** Every other count is rounded to the nearest multiple of ``rounding`` (default 5;
+   halves round up). A count above the threshold never rounds down into ``1 .. threshold`` or to 0:
+   it is raised to the first multiple of ``rounding`` above the threshold.
+3. **Rates from rounded counts.** A rate of counts is recomputed as rounded numerator over rounded
+   denominator, and suppressed when either falls in ``1 .. threshold``; see :data:`DENOMINATOR_RATES`
+   (``n`` is the denominator, so the numerator is ``value * n``) and :data:`NUMERATOR_SHARES` (``n`` is
+   the numerator, the denominator is ``n / value``). The net benefit of treating everyone is a
+   transformed prevalence and is recomputed from the rounded count of events.
+4. **Statistics on few people.** Any statistic whose ``n`` is suppressed is suppressed with it
+   (value and interval), whatever the statistic: a mean, a ratio or a difference on 1 to 7 people
+   is not published.
+5. **Secondary (complementary) suppression.** Within every partition of a total — the groups of
+   one attribute for one model, analysis, operating point, metric and target; for an intersection
+   such as ``ethnicity x imd_quintile``, also the cells that share one component (all of ``Black |
+   *``), whose total is published as a group of the single attribute — a partition never holds
+   exactly one suppressed cell: the smallest other published cell (preferring one with people) is
+   suppressed as well, and this repeats until no partition has a lone suppressed cell. Calibration
+   curves are a two-way table (groups by score bins), partitioned both by group and by bin.
+6. **Curve means** are means of outcomes, not counts: they are suppressed where the bin holds 1 to
+   ``threshold`` people, and otherwise published as computed.
+7. **Text.** Numbers in reasons and notes (for example "the group has 3 events") are treated as
+   counts: 1 to ``threshold`` becomes ``*`` and others are rounded.
+
+Other statistics (ratios at equal score, differences, AUROC, net benefit, shares of need captured)
+are published as computed when their ``n`` is published: each depends on many people and on
+several counts at once, so it does not reveal one small count.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+import numpy as np
+import pandas as pd
+
+from phm_audit.audit._result import AuditResult
+from phm_audit.exceptions import PhmInputError, PhmTypeError
+
+__all__ = [
+    "COUNT_METRICS",
+    "DENOMINATOR_RATES",
+    "NUMERATOR_SHARES",
+    "DisclosureControl",
+    "apply_disclosure",
+    "disclose_result",
+    "suppressed_reason",
+]
+
+#: Metrics whose value is itself a number of people (rounded and suppressed like ``n``).
+COUNT_METRICS = frozenset({"n", "dropped", "people_left_out", "replacement_swaps", "equal_tpr_change_in_flagged"})
+
+#: Rates of counts whose ``n`` is the denominator: numerator = value x n. Names ending in ``*`` are prefixes.
+DENOMINATOR_RATES = (
+    "selection_rate",
+    "population_share",
+    "flagged_share",
+    "high_need_share",
+    "tpr",
+    "fnr",
+    "fpr",
+    "ppv",
+    "unmet_need_rate",
+    "unmet_need_rate_if_by_*",
+    "selection_rate_need_*",
+    "dropped_share",
+    "refused_rate_among_needing",
+    "equal_tpr_tpr",
+)
+
+#: Shares whose ``n`` is the numerator (a group's count over the total): (analysis, metric or prefix*).
+#: They take precedence over :data:`DENOMINATOR_RATES`.
+NUMERATOR_SHARES = (
+    ("allocation", "flagged_share"),
+    ("allocation", "flagged_share_if_by_*"),
+    ("referral", "needing_share"),
+)
+
+#: Rates that are each other's complement (1 - x) on the same denominator: suppressing one suppresses both.
+COMPLEMENTS = (("tpr", "fnr"),)
+
+#: The keys that, with the group, identify one cell of the tidy table.
+_KEY = ["model", "analysis", "attribute", "operating_point", "metric", "target", "feature"]
+_CURVE_KEY = ["model", "attribute", "target", "bins"]
+_TOTAL_GROUP = "all"
+
+
+@dataclass(frozen=True)
+class DisclosureControl:
+    """Settings of statistical disclosure control.
+
+    Parameters
+    ----------
+    threshold : int, default 7
+        Counts of 1 to ``threshold`` people are suppressed.
+    rounding : int, default 5
+        Other counts are rounded to the nearest multiple of this (1: no rounding).
+    enabled : bool, default True
+        ``False`` publishes exact counts; every report made so says so at the top.
+
+    Examples
+    --------
+    >>> DisclosureControl().describe()
+    'counts of 1 to 7 suppressed; other counts rounded to the nearest 5; rates recomputed from rounded counts'
+    """
+
+    threshold: int = 7
+    rounding: int = 5
+    enabled: bool = True
+
+    def __post_init__(self) -> None:
+        for name, low in (("threshold", 0), ("rounding", 1)):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int | np.integer):
+                raise PhmTypeError(f"DisclosureControl {name} must be a whole number; got {value!r}")
+            if value < low:
+                raise PhmInputError(f"DisclosureControl {name} must be at least {low}; got {value}")
+        if not isinstance(self.enabled, bool):
+            raise PhmTypeError(f"DisclosureControl enabled must be True or False; got {self.enabled!r}")
+
+    def describe(self) -> str:
+        """The rules in one line, for reports."""
+        if not self.enabled:
+            return "disclosure control is OFF: exact counts are published, including counts of 1 to 7 people"
+        rounding = "not rounded" if self.rounding == 1 else f"rounded to the nearest {self.rounding}"
+        return (
+            f"counts of 1 to {self.threshold} suppressed; other counts {rounding}; rates recomputed from rounded counts"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready copy, with the rules in words."""
+        return {
+            "enabled": self.enabled,
+            "threshold": self.threshold,
+            "rounding": self.rounding,
+            "rules": self.describe(),
+        }
+
+
+def suppressed_reason(control: DisclosureControl) -> str:
+    """The ``reason`` given to a suppressed value."""
+    return f"suppressed (disclosure control): fewer than {control.threshold + 1} people"
+
+
+def _round_counts(counts: np.ndarray, control: DisclosureControl) -> np.ndarray:
+    """Round non-negative counts to the nearest multiple, halves up; never into 1..threshold or to 0."""
+    r = control.rounding
+    rounded = np.floor(counts / r + 0.5) * r
+    floor_above = r * math.ceil((control.threshold + 1) / r)
+    return np.where((counts > control.threshold) & (rounded <= control.threshold), floor_above, rounded)
+
+
+def _is_small(counts: np.ndarray, control: DisclosureControl) -> np.ndarray:
+    return np.isfinite(counts) & (counts >= 0.5) & (counts < control.threshold + 0.5)
+
+
+def _matches(metric: pd.Series, patterns: Iterable[str]) -> np.ndarray:
+    out = np.zeros(len(metric), dtype=bool)
+    values = metric.to_numpy(dtype=object).astype(str)
+    for p in patterns:
+        out |= np.char.startswith(values, p[:-1]) if p.endswith("*") else values == p
+    return out
+
+
+def _partitions(labels: Sequence[str], attribute: str) -> np.ndarray:
+    """Boolean membership (partitions x labels): all groups together, and for an intersection the
+    groups that share one component label (whose total is a published group of that attribute)."""
+    labels = list(labels)
+    rows = [np.array([lab != _TOTAL_GROUP for lab in labels])]
+    parts = [lab.split(" | ") for lab in labels]
+    width = len(attribute.split(" x "))
+    if width > 1 and all(len(p) == width for p in parts if p != [_TOTAL_GROUP]):
+        for i in range(width):
+            for value in dict.fromkeys(p[i] for p in parts if p != [_TOTAL_GROUP]):
+                rows.append(np.array([len(p) == width and p[i] == value for p in parts]))
+    return np.array([r for r in rows if r.sum() >= 2], dtype=bool).reshape(-1, len(labels))
+
+
+def complementary_suppression(
+    counts: np.ndarray, suppressed: np.ndarray, partitions: np.ndarray, avoid: np.ndarray | None = None
+) -> np.ndarray:
+    """Extend ``suppressed`` so that no partition holds exactly one suppressed cell.
+
+    Parameters
+    ----------
+    counts : ndarray, shape (K, C)
+        K independent tables of C cells (NaN where a cell is not published at all).
+    suppressed : ndarray of bool, shape (K, C)
+        Cells already suppressed.
+    partitions : ndarray of bool, shape (P, C)
+        Sets of cells whose total is known.
+    avoid : ndarray of bool, shape (C,), optional
+        Cells to suppress only when nothing else protects a partition (the reference group, whose
+        values every comparison needs).
+
+    Returns
+    -------
+    ndarray of bool, shape (K, C)
+        Suppressed cells, with the smallest other cell of a partition (one with people, if any;
+        not an avoided cell, if any) added wherever a partition had a single suppressed cell,
+        repeated until none has.
+
+    Examples
+    --------
+    >>> counts = np.array([[3.0, 40.0, 12.0]])
+    >>> complementary_suppression(counts, counts < 8, np.ones((1, 3), dtype=bool)).tolist()
+    [[True, False, True]]
+    """
+    out = suppressed.copy()
+    if partitions.size == 0 or counts.size == 0:
+        return out
+    member = partitions[None, :, :]  # (1, P, C)
+    size = np.abs(counts)
+    # the smallest cell with people first; empty cells only when nothing else is left
+    score = np.where(size > 0, size, 1e18)
+    if avoid is not None:
+        score = np.where(np.asarray(avoid, dtype=bool)[None, :], 1e24 + score, score)
+    score = score[:, None, :]
+    published = np.isfinite(counts)[:, None, :]
+    for _ in range(counts.shape[1] + 1):
+        lone = (out[:, None, :] & member).sum(axis=2) == 1  # (K, P)
+        if not lone.any():
+            break
+        key = np.where(member & published & ~out[:, None, :], score, np.inf)  # (K, P, C)
+        pick = np.argmin(key, axis=2)  # (K, P)
+        has = lone & np.isfinite(np.take_along_axis(key, pick[..., None], axis=2)[..., 0])
+        k_idx, p_idx = np.nonzero(has)
+        if k_idx.size == 0:
+            break
+        out[k_idx, pick[k_idx, p_idx]] = True
+    return out
+
+
+def _suppress_grid(
+    frame: pd.DataFrame,
+    counts: np.ndarray,
+    primary: np.ndarray,
+    key: list[str],
+    references: Mapping[str, str],
+) -> np.ndarray:
+    """Primary plus complementary suppression of one count per row, partitioned by group within ``key``."""
+    out = primary.copy()
+    attributes = frame["attribute"].to_numpy(dtype=object)
+    groups = frame["group"].to_numpy(dtype=object)
+    key_codes = frame.groupby(key, sort=False, dropna=False).ngroup().to_numpy()
+    for attribute in dict.fromkeys(attributes):
+        rows = np.flatnonzero(attributes == attribute)
+        labels = list(dict.fromkeys(groups[rows]))
+        parts = _partitions(labels, str(attribute))
+        if parts.shape[0] == 0:
+            continue
+        cols = pd.Categorical(groups[rows], categories=labels).codes.astype(np.int64)
+        uniq, k_idx = np.unique(key_codes[rows], return_inverse=True)
+        grid = np.full((uniq.size, len(labels)), np.nan)
+        grid[k_idx, cols] = counts[rows]
+        prim = np.zeros(grid.shape, dtype=bool)
+        prim[k_idx, cols] = primary[rows]
+        avoid = np.array([lab == references.get(str(attribute)) for lab in labels])
+        out[rows] = complementary_suppression(grid, prim, parts, avoid)[k_idx, cols]
+    return out
+
+
+_NUMBER = re.compile(r"(?<![\w.,])(\d{1,3}(?:,\d{3})+|\d+)(?![\w%]|[.,]\d)")
+
+
+def scrub_text(text: str, control: DisclosureControl) -> str:
+    """Treat whole numbers in free text as counts: 1..threshold become ``*``, others are rounded."""
+    if not control.enabled or not text:
+        return text
+
+    def sub(match: re.Match[str]) -> str:
+        raw = match.group(1)
+        value = int(raw.replace(",", ""))
+        if 1 <= value <= control.threshold:
+            return "*"
+        rounded = int(_round_counts(np.array([float(value)]), control)[0])
+        return f"{rounded:,}" if "," in raw else str(rounded)
+
+    return _NUMBER.sub(sub, text)
+
+
+_RATE_BASES = ("selection_rate", "tpr", "fnr", "fpr", "ppv")
+
+
+def derivation(metric: str) -> tuple[str, str, str] | None:
+    """How a metric is computed from other published metrics, or None.
+
+    Returns ``(kind, first, second)``: ``("difference" | "ratio", base, "")`` against the reference
+    group's ``base`` in the same analysis and operating point, or ``("quotient" | "minus", first,
+    second)`` of two metrics of the same group.
+
+    Examples
+    --------
+    >>> derivation("tpr_difference")
+    ('difference', 'tpr', '')
+    >>> derivation("flagged_to_high_need_ratio")
+    ('quotient', 'flagged_share', 'high_need_share')
+    """
+    for base in _RATE_BASES:
+        if metric == f"{base}_difference":
+            return ("difference", base, "")
+        if metric == f"{base}_ratio":
+            return ("ratio", base, "")
+    if metric == "unmet_need_gap":
+        return ("difference", "unmet_need_rate", "")
+    if metric.startswith("unmet_need_gap_if_by_"):
+        return ("difference", "unmet_need_rate_if_by_" + metric.removeprefix("unmet_need_gap_if_by_"), "")
+    if metric == "refused_rate_ratio":
+        return ("ratio", "refused_rate_among_needing", "")
+    if metric == "flagged_to_high_need_ratio":
+        return ("quotient", "flagged_share", "high_need_share")
+    if metric == "net_benefit_minus_treat_all":
+        return ("minus", "net_benefit", "net_benefit_treat_all")
+    return None
+
+
+_CELL = ["model", "analysis", "attribute", "operating_point", "target", "feature", "group", "metric"]
+
+
+def infer_references(table: pd.DataFrame) -> dict[str, str]:
+    """Reference group per attribute, read from the table: the group whose differences are all exactly 0."""
+    diffs = table[table["metric"].astype(str).str.endswith("_difference")]
+    zero = (diffs["value"] == 0) & (diffs["ci_low"].fillna(0) == 0) & (diffs["ci_high"].fillna(0) == 0)
+    ok = zero.groupby([diffs["attribute"], diffs["group"]], sort=False).all()
+    out: dict[str, str] = {}
+    for key, is_ref in ok.items():
+        attribute, group = (str(k) for k in cast(tuple, key))
+        if is_ref and attribute not in out:
+            out[attribute] = group
+    return out
+
+
+def _derived(out: pd.DataFrame, value: np.ndarray, hide: np.ndarray, references: Mapping[str, str]) -> None:
+    """Recompute (in place) metrics derived from other rows, from those rows' published values."""
+    metrics = out["metric"].to_numpy(dtype=object).astype(str)
+    found_recipes = {m: derivation(m) for m in dict.fromkeys(metrics)}
+    recipes = {m: r for m, r in found_recipes.items() if r is not None}
+    targets = np.isin(metrics, list(recipes))
+    if not targets.any():
+        return
+    index = pd.Series(np.arange(len(out)), index=pd.MultiIndex.from_frame(out[_CELL].astype(str)))
+    index = index[~index.index.duplicated()]
+    rows = np.flatnonzero(targets)
+    cells = out.iloc[rows][_CELL].astype(str)
+    parts = cells["metric"].map(recipes)
+    kinds = parts.str[0].to_numpy(dtype=object)
+    first = parts.str[1].to_numpy(dtype=object)
+    second = parts.str[2].to_numpy(dtype=object)
+    against_ref = np.isin(kinds, ["difference", "ratio"])
+    ref_groups = cells["attribute"].map(dict(references)).to_numpy(dtype=object)
+
+    def position(metric: np.ndarray, group: np.ndarray) -> np.ndarray:
+        keys = cells.copy()
+        keys["metric"], keys["group"] = metric, group
+        found = index.reindex(pd.MultiIndex.from_frame(keys)).to_numpy(dtype=np.float64)
+        return found
+
+    a = position(first, cells["group"].to_numpy(dtype=object))
+    b = np.where(
+        against_ref,
+        position(first, np.where(pd.isna(ref_groups), "", ref_groups).astype(object)),
+        position(second, cells["group"].to_numpy(dtype=object)),
+    )
+    found = np.isfinite(a) & np.isfinite(b)
+    ai, bi = np.where(found, a, 0).astype(np.int64), np.where(found, b, 0).astype(np.int64)
+    va, vb = np.where(found, value[ai], np.nan), np.where(found, value[bi], np.nan)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        combined = np.where(np.isin(kinds, ["difference", "minus"]), va - vb, np.where(vb != 0, va / vb, np.nan))
+    own = value[rows]
+    value[rows] = np.where(found & np.isfinite(own) & np.isfinite(combined), combined, own)
+    hide[rows] |= found & (hide[ai] | hide[bi])
+
+
+def _table_disclosure(table: pd.DataFrame, control: DisclosureControl, references: Mapping[str, str]) -> pd.DataFrame:
+    out = table.copy()
+    if out.empty:
+        return out
+    value = out["value"].to_numpy(dtype=np.float64).copy()
+    low = out["ci_low"].to_numpy(dtype=np.float64).copy()
+    high = out["ci_high"].to_numpy(dtype=np.float64).copy()
+    n = out["n"].to_numpy(dtype=np.float64, na_value=np.nan).copy()
+    reason = out["reason"].to_numpy(dtype=object).astype(str).copy()
+    metric = out["metric"]
+    analysis = out["analysis"].to_numpy(dtype=object).astype(str)
+
+    is_count = _matches(metric, COUNT_METRICS)
+    is_numerator_share = np.zeros(len(out), dtype=bool)
+    for a, m in NUMERATOR_SHARES:
+        is_numerator_share |= (analysis == a) & _matches(metric, [m])
+    is_rate = _matches(metric, DENOMINATOR_RATES) & ~is_numerator_share
+    is_treat_all = (metric == "net_benefit_treat_all").to_numpy()
+
+    # the counts each row publishes or implies
+    numerator = np.where(is_rate, value * n, np.where(is_numerator_share, n, np.nan))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        denominator = np.where(is_rate, n, np.where(is_numerator_share & (value > 0), n / value, np.nan))
+    odds = np.full(len(out), np.nan)
+    if is_treat_all.any():
+        pt = pd.to_numeric(out["operating_point"].str.removeprefix("pt_"), errors="coerce").to_numpy()
+        odds = pt / (1 - pt)
+        numerator = np.where(is_treat_all, (value + odds) / (1 + odds) * n, numerator)  # events
+        denominator = np.where(is_treat_all, n, denominator)
+    numerator = np.round(numerator)
+    denominator = np.round(denominator)
+    count_value = np.where(is_count, np.abs(np.round(value)), np.nan)
+
+    n_sup = _suppress_grid(out, n, _is_small(n, control), _KEY, references)
+    num_sup = _suppress_grid(out, numerator, _is_small(numerator, control), _KEY, references)
+    val_sup = _suppress_grid(out, count_value, _is_small(count_value, control), _KEY, references)
+    den_sup = _is_small(denominator, control)
+    hide = n_sup | num_sup | val_sup | den_sup
+    # complements on the same denominator (tpr and fnr) go together
+    for a, b in COMPLEMENTS:
+        keyed = out[[*_KEY, "group"]].copy()
+        keyed["metric"] = keyed["metric"].replace({b: a})
+        keyed["_hide"] = hide
+        both = keyed["metric"].isin([a]).to_numpy()
+        if both.any():
+            joint = keyed[both].groupby([*_KEY, "group"], sort=False)["_hide"].transform("any").to_numpy()
+            hide[both] = joint
+
+    # recompute from rounded counts
+    r_num = _round_counts(numerator, control)
+    r_den = _round_counts(denominator, control)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        recomputed = np.where(r_den > 0, r_num / r_den, np.nan)
+        prevalence = recomputed
+        treat_all = prevalence - (1 - prevalence) * odds
+    use = (is_rate | is_numerator_share) & np.isfinite(value) & np.isfinite(recomputed)
+    value = np.where(use, recomputed, value)
+    value = np.where(is_treat_all & np.isfinite(value) & np.isfinite(treat_all), treat_all, value)
+    counted = is_count & np.isfinite(value)
+    value = np.where(counted, np.sign(value) * _round_counts(np.abs(np.round(value)), control), value)
+    for arr in (low, high):
+        rounded = np.sign(arr) * _round_counts(np.abs(np.round(arr)), control)
+        arr[:] = np.where(is_count & np.isfinite(arr), rounded, arr)
+
+    # statistics computed from other published ones are recomputed from them, and hidden with them
+    _derived(out, value, hide, references)
+
+    was_defined = np.isfinite(value)
+    value[hide], low[hide], high[hide] = np.nan, np.nan, np.nan
+    scrubbed = {r: scrub_text(r, control) for r in dict.fromkeys(reason)}  # few distinct reasons
+    reason = pd.Series(reason).map(scrubbed).to_numpy(dtype=object)
+    reason[hide & (was_defined | (reason == ""))] = suppressed_reason(control)
+    n_out = np.where(np.isfinite(n), _round_counts(n, control), np.nan)
+    n_out[n_sup] = np.nan
+    out["value"] = value
+    out["ci_low"] = low
+    out["ci_high"] = high
+    out["n"] = pd.Series(np.round(n_out), index=out.index).astype("Float64").astype("Int64")
+    out["reason"] = reason.astype(str)
+    return out
+
+
+def _curve_disclosure(curves: pd.DataFrame, control: DisclosureControl, references: Mapping[str, str]) -> pd.DataFrame:
+    out = curves.copy()
+    if out.empty:
+        return out
+    n = pd.to_numeric(out["n"], errors="coerce").to_numpy(dtype=np.float64)
+    hide = _is_small(n, control)
+    primary = hide.copy()
+    tables = out.groupby(_CURVE_KEY, sort=False, dropna=False).indices
+    for rows in tables.values():  # one two-way table (groups x bins) per model, attribute, target and bins
+        sub = out.iloc[rows]
+        labels = list(dict.fromkeys(sub["group"]))
+        bins = np.sort(sub["bin"].unique())
+        g_idx = pd.Categorical(sub["group"], categories=labels).codes.astype(np.int64)
+        b_idx = np.searchsorted(bins, sub["bin"].to_numpy())
+        g_n, b_n = len(labels), bins.size
+        grid = np.full(g_n * b_n, np.nan)
+        cells = g_idx * b_n + b_idx
+        grid[cells] = n[rows]
+        prim = np.zeros(g_n * b_n, dtype=bool)
+        prim[cells] = primary[rows]
+        by_group = np.kron(np.eye(g_n, dtype=bool), np.ones((1, b_n), dtype=bool))  # each group's bins
+        group_parts = _partitions(labels, str(sub["attribute"].iloc[0]))
+        by_bin = np.kron(group_parts, np.eye(b_n, dtype=bool))  # each bin's groups (and marginals)
+        parts = np.concatenate([by_group, by_bin]) if by_bin.size else by_group
+        reference = references.get(str(sub["attribute"].iloc[0]))
+        avoid = np.repeat(np.array([g == reference for g in labels]), b_n)
+        done = complementary_suppression(grid[None, :], prim[None, :], parts, avoid)[0]
+        hide[rows] = done[cells]
+    mean = out["mean"].to_numpy(dtype=np.float64).copy()
+    low = out["ci_low"].to_numpy(dtype=np.float64).copy()
+    high = out["ci_high"].to_numpy(dtype=np.float64).copy()
+    mean[primary], low[primary], high[primary] = np.nan, np.nan, np.nan
+    n_out = np.where(np.isfinite(n), _round_counts(n, control), np.nan)
+    n_out[hide] = np.nan
+    out["mean"], out["ci_low"], out["ci_high"] = mean, low, high
+    out["n"] = n_out
+    return out
+
+
+def apply_disclosure(
+    table: pd.DataFrame,
+    curves: pd.DataFrame,
+    control: DisclosureControl,
+    *,
+    references: Mapping[str, str] | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Apply disclosure control to the tidy metrics table and the calibration curves.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        ``AuditResult.table()``.
+    curves : pandas.DataFrame
+        ``AuditResult.curves()``.
+    control : DisclosureControl
+        The rules; with ``enabled=False`` both frames are returned unchanged (as copies).
+    references : mapping of str to str, optional
+        Reference group per attribute, for differences and ratios against it (recomputed from the
+        published rates, and hidden with them); default read from the table (the group whose
+        differences are all 0).
+
+    Returns
+    -------
+    (table, curves) : tuple of pandas.DataFrame
+        Same columns and rows; suppressed counts and statistics are missing, with the reason.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = pd.DataFrame({"model": "m", "analysis": "fairness", "attribute": "sex", "group": ["F", "M", "X"],
+    ...                   "operating_point": "top_3pct", "metric": "n", "value": [512.0, 488.0, 3.0],
+    ...                   "ci_low": float("nan"), "ci_high": float("nan"), "n": [512, 488, 3],
+    ...                   "target": "", "feature": "", "reason": ""})
+    >>> out, _ = apply_disclosure(t, pd.DataFrame(columns=["model", "attribute", "target", "bins", "group",
+    ...                                                   "bin", "mean", "ci_low", "ci_high", "n"]),
+    ...                           DisclosureControl())
+    >>> out["n"].tolist()  # 3 is suppressed, and so is the next smallest group, so 3 = 1003 - 512 - 488 is hidden
+    [510, <NA>, <NA>]
+    """
+    if not isinstance(control, DisclosureControl):
+        raise PhmTypeError(f"control must be a DisclosureControl; got {type(control).__name__}")
+    if not control.enabled:
+        return table.copy(), curves.copy()
+    references = infer_references(table) if references is None else references
+    return _table_disclosure(table, control, references), _curve_disclosure(curves, control, references)
+
+
+def _disclose_groups(groups: Mapping[str, Mapping[str, Any]], control: DisclosureControl) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for attribute, info in groups.items():
+        entry = dict(info)
+        sizes = np.asarray(entry.get("sizes", []), dtype=np.float64)
+        labels = list(entry.get("labels", []))
+        if sizes.size and len(labels) == sizes.size:
+            parts = _partitions(labels, attribute)
+            avoid = np.array([lab == entry.get("reference") for lab in labels])
+            hide = complementary_suppression(sizes[None, :], _is_small(sizes, control)[None, :], parts, avoid)[0]
+            rounded = _round_counts(sizes, control)
+            entry["sizes"] = [None if h else int(v) for h, v in zip(hide, rounded, strict=True)]
+        out[attribute] = entry
+    return out
+
+
+def disclose_result(result: AuditResult, control: DisclosureControl) -> AuditResult:
+    """An :class:`AuditResult` with disclosure control applied to everything it publishes.
+
+    The metrics table and curves (:func:`apply_disclosure`), the group sizes, the number of people
+    audited, and the counts in notes and reasons.
+
+    Parameters
+    ----------
+    result : AuditResult
+    control : DisclosureControl
+
+    Returns
+    -------
+    AuditResult
+        The same result when ``control.enabled`` is False.
+    """
+    if not control.enabled:
+        return result
+    references = {a: str(info["reference"]) for a, info in result.groups.items() if "reference" in info}
+    table, curves = apply_disclosure(result.table(), result.curves(), control, references=references)
+    cohort = dict(result.cohort)
+    if isinstance(cohort.get("n"), int | np.integer | float) and np.isfinite(float(cohort["n"])):
+        n = float(cohort["n"])
+        cohort["n"] = None if _is_small(np.array([n]), control)[0] else int(_round_counts(np.array([n]), control)[0])
+    return dataclasses.replace(
+        result,
+        groups=_disclose_groups(result.groups, control),
+        cohort=cohort,
+        notes=tuple(scrub_text(note, control) for note in result.notes),
+        _metrics=table,
+        _curves=curves,
+    )

@@ -1,0 +1,349 @@
+"""The report folder: files, schema, sections, figures, no network, determinism, golden files, atomic writes.
+
+Golden files live in ``tests/golden/report_small/``; after an intended change to the audit or the
+report, regenerate them with ``PHM_AUDIT_UPDATE_GOLDEN=1 pytest tests/test_report_render.py`` and
+review the diff.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from phm_audit.audit import AuditSpec, ScoredModel, audit
+from phm_audit.audit._result import AuditResult, RowBuilder
+from phm_audit.exceptions import PhmInputError
+from phm_audit.report import (
+    REPORT_FILES,
+    SECTIONS,
+    DisclosureControl,
+    _outputs,
+    file_sha256,
+    validate_report_json,
+    write_report,
+)
+
+GOLDEN = Path(__file__).parent / "golden" / "report_small"
+UPDATE = os.environ.get("PHM_AUDIT_UPDATE_GOLDEN") == "1"
+SECTION_IDS = [s for s, _ in SECTIONS]
+
+
+@pytest.fixture(scope="module")
+def small_result(cohort_factory) -> AuditResult:
+    """A small fixed cohort and audit: two models, two attributes, a short threshold sweep."""
+    cohort = cohort_factory("england", 20_000, 17)
+    spec = AuditSpec(
+        attributes=("imd_quintile", "ethnicity"),
+        intersections=(),
+        operating_points=("top_pct:3",),
+        analyses=("fairness", "calibration", "thresholds"),
+        sweep_fractions=(0.01, 0.03, 0.1),
+        n_score_bins=20,
+        n_boot=30,
+        seed=4,
+    )
+    scores = {
+        "prior_cost": cohort["cost_prior"].to_numpy(np.float64),
+        "ltc_count": cohort["n_ltc_recorded"].to_numpy(np.float64),
+    }
+    return audit(cohort, scores, spec)
+
+
+@pytest.fixture(scope="module")
+def tiny_result(cohort_factory) -> AuditResult:
+    """One model, one attribute, one analysis: quick to render, for the tests of writing itself."""
+    cohort = cohort_factory("england", 20_000, 17)
+    spec = AuditSpec(
+        attributes=("sex",), intersections=(), operating_points=("top_pct:3",), analyses=("fairness",), n_boot=10
+    )
+    return audit(cohort, {"prior_cost": cohort["cost_prior"].to_numpy(np.float64)}, spec)
+
+
+@pytest.fixture(scope="module")
+def small_report(small_result, tmp_path_factory) -> Path:
+    return write_report(
+        small_result,
+        tmp_path_factory.mktemp("reports") / "small",
+        provenance={"command": "pytest", "supplied_files": {"scores.csv": "0" * 64}},
+        deterministic=True,
+    )
+
+
+@pytest.fixture(scope="module")
+def full_result(cohort_factory) -> AuditResult:
+    """Every analysis the audit has, plus made-up explanation and label-choice rows (those stages are optional)."""
+    cohort = cohort_factory("england", 20_000, 23)
+    n_ltc = cohort["n_ltc_recorded"].to_numpy(np.float64)
+    admissions = cohort["emergency_admissions"].to_numpy(np.float64)
+    probability = 1 / (1 + np.exp(-(-3.2 + 0.35 * n_ltc + 0.6 * admissions)))
+    models = [
+        ScoredModel("prior_cost", cohort["cost_prior"].to_numpy(np.float64), kind="actuarial"),
+        ScoredModel("admission_risk", probability, kind="clinical", target="emergency_admission_next"),
+    ]
+    spec = AuditSpec(
+        attributes=("sex",),
+        intersections=(("sex", "imd_quintile"),),
+        sweep_fractions=(0.01, 0.03, 0.1),
+        n_boot=20,
+        seed=2,
+    )
+    result = audit(cohort, models, spec)
+    rows = RowBuilder()
+    features = ["age", "n_ltc_recorded", "cost_prior", "emergency_admissions"]
+    for i, f in enumerate(features):
+        rows.add(
+            model="prior_cost",
+            analysis="explain",
+            attribute="all",
+            groups=["all"],
+            metric="mean_abs_shap",
+            value=0.4 - 0.1 * i,
+            ci_low=0.35 - 0.1 * i,
+            ci_high=0.45 - 0.1 * i,
+            feature=f,
+            n=5000,
+        )
+        rows.add(
+            model="prior_cost",
+            analysis="explain",
+            attribute="sex",
+            groups=["Male"],
+            metric="gap_contribution",
+            value=[0.05 * (i + 1) - 0.08],
+            feature=f,
+            n=[9000],
+        )
+    for label, share in (("cost_next", 0.45), ("n_conditions_next", 0.52)):
+        rows.add(
+            model=f"actuarial_cost[{label}]",
+            analysis="label_choice",
+            attribute="sex",
+            groups=["Female", "Male"],
+            metric="flagged_share",
+            value=[share, 1 - share],
+            ci_low=[share - 0.02, 0.98 - share],
+            ci_high=[share + 0.02, 1.02 - share],
+            n=600,
+            target=label,
+            operating_point="top_3pct",
+        )
+    extra = AuditResult(
+        spec=spec,
+        models=({"name": "actuarial_cost[cost_next]", "kind": "actuarial", "target": "cost_next"},),
+        groups={},
+        cohort=dict(result.cohort),
+        notes=(),
+        _metrics=rows.frame(),
+        _curves=result.curves().iloc[:0],
+    )
+    return result.merge(extra)
+
+
+def _svg_free(html: str) -> str:
+    return re.sub(r"<svg\b.*?</svg>", "<svg/>", html, flags=re.S)
+
+
+def _head(doc: dict) -> dict:
+    return {k: v for k, v in doc.items() if k not in ("metrics", "curves")}
+
+
+def test_report_has_every_file_and_nothing_else(small_report):
+    assert sorted(p.name for p in small_report.iterdir()) == sorted(REPORT_FILES)
+    assert not [p for p in small_report.parent.iterdir() if p.name.startswith(".")]
+
+
+def test_audit_json_validates_against_the_shipped_schema(small_report):
+    doc = json.loads((small_report / "audit.json").read_text())
+    validate_report_json(doc)
+    assert doc["schema_version"] == "1.0"
+    prov = doc["provenance"]
+    assert prov["tool"] == "phm-audit" and prov["scenario"] == "england" and prov["seed"] == 17
+    assert prov["n"] == 20_000 and prov["synthetic"] is True and "created" not in prov
+    assert {m["name"] for m in prov["models"]} == {"prior_cost", "ltc_count"}
+    assert prov["supplied_files"] == [{"name": "scores.csv", "sha256": "0" * 64}]
+    assert doc["disclosure"]["enabled"] is True and doc["disclosure"]["threshold"] == 7
+    assert sum(doc["summary"].values()) == len(doc["findings"]) > 0
+
+
+def test_schema_rejects_a_broken_document(small_report):
+    doc = json.loads((small_report / "audit.json").read_text())
+    bad = dict(doc, schema_version="0.9")
+    bad["metrics"] = [dict(doc["metrics"][0], n=-5)]
+    with pytest.raises(PhmInputError, match="schema_version") as err:
+        validate_report_json(bad)
+    assert "metrics/0/n" in str(err.value)
+
+
+def test_html_has_every_section_in_order_a_toc_and_accessible_figures(small_report):
+    html = (small_report / "index.html").read_text()
+    positions = [html.index(f'<section id="{s}"') for s in SECTION_IDS]
+    assert positions == sorted(positions)
+    for s in SECTION_IDS:
+        assert f'href="#{s}"' in html  # table of contents
+    figures = re.findall(r"<figure id=\"[^\"]+\">\s*<svg\b([^>]*)>", html)
+    assert len(figures) >= 4
+    assert all('role="img"' in f and 'aria-label="' in f for f in figures)
+    assert html.count("<figcaption>") == len(figures)
+    # sections without their analysis say so, and how to run it
+    for s in ("net-benefit", "judgement", "explanations"):
+        body = html[html.index(f'<section id="{s}"') :]
+        body = body[: body.index("</section>")]
+        assert 'class="absent"' in body
+    assert "The data are synthetic" in html
+    assert "Disclosure control is OFF" not in html
+
+
+def test_html_loads_nothing_from_the_network(small_report):
+    html = (small_report / "index.html").read_text()
+    assert "http://" not in html and "https://" not in html
+    assert not re.search(r"""(?:src|href)\s*=\s*["']?//""", html)
+    assert not re.search(r"<(?:script|link|img|iframe)\b[^>]*(?:src|href)=", html)
+    assert "@media print" in html
+
+
+def test_every_published_count_is_disclosure_controlled(small_report):
+    metrics = pd.read_csv(small_report / "metrics.csv", keep_default_na=False, na_values=[""])
+    curves = pd.read_csv(small_report / "curves.csv")
+    for counts in (
+        metrics["n"].dropna(),
+        metrics.loc[metrics["metric"] == "n", "value"].dropna(),
+        curves["n"].dropna(),
+    ):
+        values = counts.to_numpy(np.float64)
+        assert not ((values >= 1) & (values <= 7)).any()
+        assert (values % 5 == 0).all()
+    doc = json.loads((small_report / "audit.json").read_text())
+    for info in doc["groups"].values():
+        assert all(s is None or (s % 5 == 0 and not 1 <= s <= 7) for s in info["sizes"])
+    assert "patient_id" not in metrics.columns and "patient_id" not in (small_report / "index.html").read_text()
+
+
+def test_deterministic_reports_are_byte_identical(tiny_result, tmp_path):
+    first = write_report(tiny_result, tmp_path / "a", name="same", deterministic=True)
+    second = write_report(tiny_result, tmp_path / "b", name="same", deterministic=True)
+    for name in REPORT_FILES:
+        assert (first / name).read_bytes() == (second / name).read_bytes(), name
+    assert "<svg" in (first / "index.html").read_text()
+
+
+def test_golden_files(small_report):
+    produced = {
+        "metrics.csv": (small_report / "metrics.csv").read_text(),
+        "summary.md": (small_report / "summary.md").read_text(),
+        "audit_head.json": json.dumps(_head(json.loads((small_report / "audit.json").read_text())), indent=1) + "\n",
+        "index_text.html": _svg_free((small_report / "index.html").read_text()),
+    }
+    if UPDATE:
+        GOLDEN.mkdir(parents=True, exist_ok=True)
+        for name, text in produced.items():
+            (GOLDEN / name).write_text(text, encoding="utf-8")
+    for name, text in produced.items():
+        path = GOLDEN / name
+        assert path.exists(), f"missing golden file {path}; run with PHM_AUDIT_UPDATE_GOLDEN=1 to create it"
+        assert text == path.read_text(encoding="utf-8"), (
+            f"{name} differs from {path}; if the change is intended, regenerate with PHM_AUDIT_UPDATE_GOLDEN=1"
+        )
+
+
+def test_non_deterministic_report_records_its_creation_time(tiny_result, tmp_path):
+    folder = write_report(tiny_result, tmp_path / "timed", disclosure=DisclosureControl(enabled=False))
+    doc = json.loads((folder / "audit.json").read_text())
+    validate_report_json(doc)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", doc["provenance"]["created"])
+    html = (folder / "index.html").read_text()
+    assert "Disclosure control is OFF" in html[: html.index("<nav")]
+    assert (folder / "summary.md").read_text().splitlines()[2].startswith("**Disclosure control is OFF")
+    assert doc["disclosure"]["enabled"] is False
+    assert doc["provenance"]["n"] == 20_000
+    assert doc["groups"]["sex"]["sizes"] == [int(x) for x in tiny_result.groups["sex"]["sizes"]]  # exact counts
+
+
+def test_a_failed_write_leaves_no_report_and_no_temporary_folder(tiny_result, tmp_path, monkeypatch):
+    real = _outputs.write_text
+
+    def failing(path, text):
+        if path.name == "index.html":  # after metrics.csv, curves.csv, audit.json and summary.md
+            raise OSError("disk full")
+        real(path, text)
+
+    monkeypatch.setattr(_outputs, "write_text", failing)
+    with pytest.raises(OSError, match="disk full"):
+        write_report(tiny_result, tmp_path / "broken", deterministic=True)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_rewrite_keeps_the_previous_report(tiny_result, tmp_path, monkeypatch):
+    folder = tmp_path / "kept"
+    folder.mkdir()
+    (folder / "index.html").write_text("previous")
+
+    def failing(path, frame):
+        raise OSError("interrupted")
+
+    monkeypatch.setattr(_outputs, "write_csv", failing)
+    with pytest.raises(OSError, match="interrupted"):
+        write_report(tiny_result, folder, deterministic=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["kept"]
+    assert (folder / "index.html").read_text() == "previous"
+
+
+def test_supplied_files_are_hashed(tiny_result, tmp_path):
+    supplied = tmp_path / "model.skops"
+    supplied.write_bytes(b"model bytes")
+    folder = write_report(
+        tiny_result,
+        tmp_path / "hashed",
+        provenance={"supplied_files": [supplied], "scenario": None, "synthetic": False},
+        deterministic=True,
+    )
+    doc = json.loads((folder / "audit.json").read_text())
+    assert doc["provenance"]["supplied_files"] == [{"name": "model.skops", "sha256": file_sha256(supplied)}]
+    assert doc["provenance"]["synthetic"] is False
+    assert "The data were supplied" in (folder / "index.html").read_text()
+    with pytest.raises(PhmInputError, match="cannot read supplied file"):
+        write_report(tiny_result, tmp_path / "nope", provenance={"supplied_files": [tmp_path / "missing.csv"]})
+    assert not (tmp_path / "nope").exists()
+
+
+def test_every_analysis_renders_and_validates(full_result, tmp_path):
+    folder = write_report(full_result, tmp_path / "full", name="full audit", deterministic=True)
+    doc = json.loads((folder / "audit.json").read_text())
+    validate_report_json(doc)
+    html = (folder / "index.html").read_text()
+    assert "<title>phm-audit report: full audit</title>" in html
+    for fid in (
+        "fig-net-benefit-admission-risk",
+        "fig-judgement",
+        "fig-explain-prior-cost",
+        "fig-label-choice",
+        "fig-thresholds-prior-cost",
+        "fig-reliability-admission-risk",
+        "fig-label-gap-prior-cost",
+    ):
+        assert f'<figure id="{fid}">' in html, fid
+    for s in SECTION_IDS:
+        body = html[html.index(f'<section id="{s}"') :]
+        body = body[: body.index("</section>")]
+        assert 'class="absent"' not in body, s
+    assert "http://" not in html and "https://" not in html
+    # the intersection's cells are disclosure controlled like every other group
+    metrics = pd.read_csv(folder / "metrics.csv", keep_default_na=False, na_values=[""])
+    n = metrics["n"].dropna().to_numpy(np.float64)
+    assert not ((n >= 1) & (n <= 7)).any() and (n % 5 == 0).all()
+
+
+def test_write_report_checks_its_arguments(tiny_result, tmp_path):
+    with pytest.raises(TypeError, match="AuditResult"):
+        write_report({"not": "a result"}, tmp_path / "x")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="DisclosureControl"):
+        write_report(tiny_result, tmp_path / "x", disclosure={"threshold": 7})  # type: ignore[arg-type]
+    target = tmp_path / "file"
+    target.write_text("")
+    with pytest.raises(PhmInputError, match="it is a file"):
+        write_report(tiny_result, target)
