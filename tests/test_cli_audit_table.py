@@ -121,3 +121,37 @@ def test_audit_table_bad_input_exits_2_and_writes_nothing(extract, tmp_path, cap
 def test_audit_needs_a_source(tmp_path, capsys):
     assert main(["audit", "--out", str(tmp_path / "r")]) == 2
     assert "exactly one of --table" in capsys.readouterr().err
+
+
+def test_fail_on_flag_gates_with_exit_3(tmp_path, capsys, cohort_factory):
+    df = cohort_factory("england", 20_000, 31)
+    # a score that ignores the most deprived fifth entirely: a planted disparity the gate must catch
+    risk = df["need_true_next"].to_numpy(float) * (df["imd_quintile"].to_numpy() != 1)
+    table = pd.DataFrame(
+        {"risk": risk, "imd": df["imd_quintile"], "need": df["need_true_next"], "cost": df["cost_next"]}
+    )
+    path = tmp_path / "t.csv"
+    table.to_csv(path, index=False)
+    args = [
+        "audit",
+        "--table",
+        str(path),
+        "--score",
+        "risk",
+        "--group",
+        "imd",
+        "--need",
+        "need",
+        "--cost",
+        "cost",
+        "--reference",
+        "imd=5",
+        "--bootstrap",
+        "30",
+        "--quiet",
+        "--fail-on",
+        "flag",
+    ]
+    assert main([*args, "--out", str(tmp_path / "r")]) == 3
+    assert "gate failed" in capsys.readouterr().err
+    assert (tmp_path / "r" / "index.html").exists()

@@ -83,6 +83,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     opts.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and of the train/audit split")
     opts.add_argument("--out", required=True, help="folder to write metrics.csv, curves.csv, audit.json, summary.md")
     opts.add_argument("--quiet", action="store_true")
+    opts.add_argument(
+        "--fail-on",
+        choices=["flag", "review"],
+        help="exit 3 when any finding is graded this "
+        "(or worse), so a model can be gated in a pipeline; the report is written first",
+    )
     p.set_defaults(func=run)
 
 
@@ -199,4 +205,17 @@ def run(args: argparse.Namespace) -> int:
             f"wrote {out}/ (index.html, metrics.csv, curves.csv, audit.json, summary.md)",
             file=sys.stdout,
         )
+    if args.fail_on:
+        from phm_audit.cli import EXIT_GATE
+        from phm_audit.report import FindingRules, findings
+
+        grades = {"flag"} if args.fail_on == "flag" else {"flag", "review"}
+        failing = [f for f in findings(result, FindingRules()) if f.grade in grades]
+        if failing:
+            print(
+                f"phm-audit audit: gate failed: {len(failing)} finding(s) graded {' or '.join(sorted(grades))}; "
+                f"first: {failing[0].text}",
+                file=sys.stderr,
+            )
+            return EXIT_GATE
     return 0
