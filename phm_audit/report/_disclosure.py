@@ -148,6 +148,10 @@ class DisclosureControl:
         }
 
 
+#: The ``reason`` of a value hidden only so that a smaller suppressed one cannot be worked out.
+SECONDARY_REASON = "suppressed (disclosure control): hidden so that a smaller suppressed group cannot be derived"
+
+
 def suppressed_reason(control: DisclosureControl) -> str:
     """The ``reason`` given to a suppressed value."""
     return f"suppressed (disclosure control): fewer than {control.threshold + 1} people"
@@ -420,6 +424,10 @@ def _table_disclosure(table: pd.DataFrame, control: DisclosureControl, reference
     val_sup = _suppress_grid(out, count_value, _is_small(count_value, control), _KEY, references)
     den_sup = _is_small(denominator, control)
     hide = n_sup | num_sup | val_sup | den_sup
+    # a row hidden because of its own small count says "fewer than 8"; one hidden only to protect
+    # another (complementary suppression) says so
+    primary = _is_small(n, control) | _is_small(numerator, control) | _is_small(count_value, control) | den_sup
+    secondary = (n_sup | num_sup | val_sup) & ~primary
     # complements on the same denominator (tpr and fnr) go together
     for a, b in COMPLEMENTS:
         keyed = out[[*_KEY, "group"]].copy()
@@ -454,6 +462,7 @@ def _table_disclosure(table: pd.DataFrame, control: DisclosureControl, reference
     scrubbed = {r: scrub_text(r, control) for r in dict.fromkeys(reason)}  # few distinct reasons
     reason = pd.Series(reason).map(scrubbed).to_numpy(dtype=object)
     reason[hide & (was_defined | (reason == ""))] = suppressed_reason(control)
+    reason[secondary & hide] = SECONDARY_REASON
     n_out = np.where(np.isfinite(n), _round_counts(n, control), np.nan)
     n_out[n_sup] = np.nan
     out["value"] = value
