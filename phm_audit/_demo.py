@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from phm_audit._argtypes import at_least
 from phm_audit._progress import Progress
 
 DEMO_MODELS = (
@@ -26,21 +27,11 @@ DEMO_MODELS = (
 )
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number; got '{text}'") from None
-    if value < 1000:
-        raise argparse.ArgumentTypeError(f"must be at least 1000; got {value}")
-    return value
-
-
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "demo", help="generate the default cohort, audit the built-in models, write reports/demo/", description=__doc__
     )
-    p.add_argument("--n", type=_positive_int, default=200_000, help="people to generate (default: 200000)")
+    p.add_argument("--n", type=at_least(1000), default=200_000, help="people to generate (default: 200000)")
     p.add_argument("--seed", type=int, default=7, help="random seed (default: 7)")
     p.add_argument("--scenario", default="england", help="scenario (default: england)")
     p.add_argument("--out", default="reports/demo", help="report folder (default: reports/demo)")

@@ -10,22 +10,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from phm_audit._argtypes import at_least
 from phm_audit._io import read_table
 from phm_audit.audit._audit import audit
 from phm_audit.audit._groups import check_columns
 from phm_audit.audit._result import AuditResult
 from phm_audit.audit._spec import DEFAULT_OPERATING_POINTS, AuditSpec, ScoredModel
 from phm_audit.exceptions import PhmInputError, closest
-
-
-def _nonneg_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number; got '{text}'") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more; got {value}")
-    return value
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -78,8 +69,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="top_pct:3, top_k:2000, score_ge:0.3 or per_100k:45 (repeatable; "
         f"default {', '.join(DEFAULT_OPERATING_POINTS)})",
     )
-    opts.add_argument("--bootstrap", type=_nonneg_int, default=200, help="bootstrap replicates (default 200)")
-    opts.add_argument("--min-group-size", type=_nonneg_int, default=50, help="smaller groups are undefined")
+    opts.add_argument("--bootstrap", type=at_least(0), default=200, help="bootstrap replicates (default 200)")
+    opts.add_argument("--min-group-size", type=at_least(0), default=50, help="smaller groups are undefined")
     opts.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and of the train/audit split")
     opts.add_argument("--out", required=True, help="folder to write metrics.csv, curves.csv, audit.json, summary.md")
     opts.add_argument("--quiet", action="store_true")

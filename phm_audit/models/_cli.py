@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from phm_audit._argtypes import whole_number
 from phm_audit._io import _check_parent, _format, write_table
 from phm_audit.exceptions import PhmInputError
 from phm_audit.models._registry import describe, get_model, is_learner, list_models
@@ -39,13 +40,6 @@ def _fraction(text: str) -> float:
     if not 0 < value < 1:
         raise argparse.ArgumentTypeError(f"must be between 0 and 1 (exclusive); got {value}")
     return value
-
-
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number; got '{text}'") from None
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -80,7 +74,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "n_conditions_next or emergency_admission_next",
     )
     opts.add_argument("--train-cohort", metavar="FILE", help="fit a learner on these people and score all of --cohort")
-    opts.add_argument("--seed", type=_int, help="seed of the train/audit split (default: 0)")
+    opts.add_argument("--seed", type=whole_number, help="seed of the train/audit split (default: 0)")
     opts.add_argument("--train-fraction", type=_fraction, help="share of --cohort used for training (default: 0.5)")
     sup = p.add_argument_group("supplied models")
     sup.add_argument(

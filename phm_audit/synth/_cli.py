@@ -9,29 +9,13 @@ from pathlib import Path
 
 import pandas as pd
 
+from phm_audit._argtypes import at_least, whole_number
 from phm_audit._io import _format, write_table_chunks
 from phm_audit.synth._cohort import read_cohort
 from phm_audit.synth._describe import describe
 from phm_audit.synth._generator import iter_cohort_chunks
 from phm_audit.synth._scenario import KNOBS, list_scenarios, load_scenario, parse_overrides
 from phm_audit.synth._schema import data_dictionary_markdown
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text.replace("_", "").replace(",", ""))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number; got '{text}'") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be at least 1; got {value}")
-    return value
-
-
-def _int(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number; got '{text}'") from None
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -45,14 +29,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         default="england",
         help="built-in scenario name or YAML file (default: england)",
     )
-    p.add_argument("--n", type=_positive_int, default=100_000, help="number of people (default: 100000)")
-    p.add_argument("--seed", type=_int, default=0, help="random seed (default: 0)")
+    p.add_argument("--n", type=at_least(1), default=100_000, help="number of people (default: 100000)")
+    p.add_argument("--seed", type=whole_number, default=0, help="random seed (default: 0)")
     p.add_argument("--out", required=True, help="output file, .parquet or .csv")
     p.add_argument("--set", action="append", metavar="KNOB=VALUE", help="override a scenario knob (repeatable)")
-    p.add_argument("--chunk-size", type=_positive_int, default=1_000_000, help="rows held in memory at once")
+    p.add_argument("--chunk-size", type=at_least(1), default=1_000_000, help="rows held in memory at once")
     p.add_argument(
         "--jobs",
-        type=_int,
+        type=whole_number,
         default=-1,
         help="worker processes (-1: every core; does not change the data)",
     )
