@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import pickle
 from pathlib import Path
 
@@ -307,6 +308,8 @@ BAD = [
     (["--model", "ltc_count", "--seed", "3"], "--seed cannot be used with --model ltc_count"),
     (["--model", "actuarial_cost", "--trust", "x.Y"], "--trust cannot be used with --model"),
     (["--scores", "{d}/good.csv", "--label", "cost_next"], "--label cannot be used with --scores"),
+    (["--model-file", "{d}/pipe.skops", "--score-column", "risk"], "--score-column cannot be used with --model-file"),
+    (["--model-callable", "_callables:risk", "--trust", "x.Y"], "--trust cannot be used with --model-callable"),
     (["--model", "actuarial_cost", "--cohort", "{d}/absent.parquet"], "does not exist"),
 ]
 
@@ -334,3 +337,23 @@ def test_bad_input_is_exit_2_one_line_and_nothing_written(files, capsys, tmp_pat
 def test_usage_errors_are_exit_2(capsys, argv, expected):
     code, _, err = _run(capsys, *argv)
     assert code == 2 and expected in err
+
+
+SUPPLIED_FLAGS = ("--model-file", "--scores", "--model-callable", "--trust", "--allow-pickle", "--feature-map")
+
+
+def _options(command: str) -> dict[str, argparse.Action]:
+    from phm_audit.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    return {flag: action for action in sub.choices[command]._actions for flag in action.option_strings}
+
+
+def test_score_and_audit_share_the_supplied_model_options():
+    score, audit = _options("score"), _options("audit")
+    for flag in (*SUPPLIED_FLAGS, "--score-column"):
+        assert score[flag].metavar == audit[flag].metavar, flag
+        assert audit[flag].help.startswith(score[flag].help.removesuffix(")")[:40]), flag
+    # score uses one model; audit takes any number of each
+    assert {audit[f].__class__ for f in SUPPLIED_FLAGS[:3]} == {argparse._AppendAction}
+    assert {score[f].__class__ for f in SUPPLIED_FLAGS[:3]} == {argparse._StoreAction}

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -17,17 +19,37 @@ from phm_audit.audit._groups import check_columns
 from phm_audit.audit._result import AuditResult
 from phm_audit.audit._spec import DEFAULT_OPERATING_POINTS, AuditSpec, ScoredModel
 from phm_audit.exceptions import PhmInputError, closest
+from phm_audit.models._cli import add_supplied_arguments, check_supplied_flags, printed_warnings, supplied_paths
+
+_DESCRIPTION = """\
+Audit risk scores for fairness-related harm, from one of two sources:
+
+  --table FILE: an extract that already has scores and outcomes (for example from a live system);
+      name its columns with --score, --group, --need and --cost.
+  --cohort FILE: a cohort from 'phm-audit generate', with any mix of models (each repeatable):
+      --model NAME          a built-in model ('phm-audit models' lists them);
+      --model-file FILE     a fitted scikit-learn estimator or pipeline (.skops; pickles need --allow-pickle);
+      --scores FILE         precomputed scores keyed by patient_id;
+      --model-callable MODULE:FUNCTION   a Python function taking the cohort, returning scores.
+
+Which people are audited: with any --model (or --label-choice) and no --train-cohort, the cohort is
+split by a seeded hash of patient_id (--seed); built-in models are fitted on one part and every
+model, supplied ones too, scores and is audited on the other part only, so all models are audited
+on the same people and no one is scored by a model trained on them. A --scores table must then hold
+a score for every audited person (it may hold the others too). With only supplied models, which are
+already fitted, every person of --cohort is audited.
+
+--explain adds SHAP explanations of every model phm-audit can call (not a --scores table), on a
+random sample of the audited people.
+"""
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "audit",
-        help="audit models on a cohort, or a table that already carries scores and outcomes",
-        description=(
-            "Audit risk scores for fairness-related harm. Either --table (an extract with scores and outcomes, "
-            "for example from a live system) or --cohort with --model (built-in models, trained on a part of "
-            "the cohort that is never audited)."
-        ),
+        help="audit built-in or supplied models on a cohort, or a table that already carries scores and outcomes",
+        description=_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     src = p.add_argument_group("what to audit")
     src.add_argument("--table", help="a CSV or Parquet extract that already has scores and outcomes")
@@ -37,22 +59,43 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--need",
         action="append",
         metavar="COL",
-        help="need-like outcome column (repeatable; the first defines high need)",
+        help="need-like outcome column of --table (repeatable; the first defines high need)",
     )
-    src.add_argument("--cost", metavar="COL", help="cost-like outcome column")
+    src.add_argument("--cost", metavar="COL", help="cost-like outcome column of --table")
     src.add_argument(
         "--score-target",
         metavar="COL",
-        help="the outcome the scores predict on its own scale "
+        help="the outcome the scores of --table predict on its own scale "
         "(a probability or an expected value), for calibration slope and ICI",
     )
     src.add_argument("--cohort", help="a cohort from 'phm-audit generate'")
     src.add_argument("--model", action="append", metavar="NAME", help="built-in model to audit (repeatable)")
+    sup = p.add_argument_group("supplied models (with --cohort; already fitted, they only score the audited people)")
+    add_supplied_arguments(src, sup, repeatable=True)
     src.add_argument("--train-cohort", help="train built-in models on this cohort instead of a split of --cohort")
     src.add_argument(
         "--label-choice",
         action="store_true",
         help="also retrain the cost learner on each label and compare who it flags (needs --cohort)",
+    )
+    exp = p.add_argument_group("explanations (with --cohort)")
+    exp.add_argument(
+        "--explain",
+        action="store_true",
+        help="explain each model phm-audit can call with SHAP: attributions, the score gap at equal need by "
+        "feature, proxies for the protected attributes",
+    )
+    exp.add_argument(
+        "--explain-sample",
+        type=at_least(1),
+        metavar="N",
+        help="audited people explained per model (default: 5000, or all of them when fewer)",
+    )
+    exp.add_argument(
+        "--explain-background",
+        type=at_least(1),
+        metavar="N",
+        help="people in the explainers' background (reference) sample (default: 200)",
     )
     opts = p.add_argument_group("options")
     opts.add_argument(
@@ -71,8 +114,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     opts.add_argument("--bootstrap", type=at_least(0), default=200, help="bootstrap replicates (default 200)")
     opts.add_argument("--min-group-size", type=at_least(0), default=50, help="smaller groups are undefined")
-    opts.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and of the train/audit split")
+    opts.add_argument(
+        "--seed", type=int, default=0, help="seed of the bootstrap, the train/audit split and the explained sample"
+    )
     opts.add_argument("--out", required=True, help="folder to write metrics.csv, curves.csv, audit.json, summary.md")
+    opts.add_argument(
+        "--deterministic",
+        action="store_true",
+        help="omit the creation time, so the same inputs give byte-identical files (for comparisons)",
+    )
     opts.add_argument("--quiet", action="store_true")
     opts.add_argument(
         "--fail-on",
@@ -116,7 +166,48 @@ def _intersections(items: list[str] | None, frame: pd.DataFrame) -> list[tuple[s
     return out
 
 
-def _table_mode(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame | None, list[ScoredModel], AuditSpec]:
+@dataclass(frozen=True)
+class _Plan:
+    """What one run audits: the people, the scores, the spec, and what the report says about the inputs."""
+
+    frame: pd.DataFrame
+    train: pd.DataFrame | None
+    models: list[ScoredModel]
+    spec: AuditSpec
+    provenance: dict[str, Any]
+    explainable: list[Any]  # fitted models to explain, and the scores of tables (listed as unexplained)
+
+
+def _given(args: argparse.Namespace, names: tuple[str, ...]) -> list[str]:
+    return [f for f in names if getattr(args, f[2:].replace("-", "_"))]
+
+
+def _file_hashes(files: list[tuple[str, str]]) -> dict[str, str]:
+    """``{file name: sha256}`` of supplied files; a name shared by two files becomes the path as given."""
+    from phm_audit.report import file_sha256
+
+    names = [Path(path).name for _, path in files]
+    return {
+        (name if names.count(name) == 1 else path): file_sha256(path)
+        for name, (_, path) in zip(names, files, strict=True)
+    }
+
+
+def _table_mode(args: argparse.Namespace) -> _Plan:
+    cohort_only = _given(
+        args,
+        ("--model", "--model-file", "--scores", "--model-callable", "--train-cohort", "--explain-sample"),
+    ) + _given(args, ("--explain-background", "--trust", "--allow-pickle", "--feature-map", "--score-column"))
+    if args.explain:
+        raise PhmInputError(
+            "--explain needs --cohort and a model phm-audit can call (--model, --model-file or --model-callable); "
+            "a --table holds only scores, so there is nothing to explain"
+        )
+    if cohort_only:
+        raise PhmInputError(
+            f"{', '.join(cohort_only)} cannot be used with --table: its scores are already columns "
+            "(name them with --score COL); to score people with a model, give --cohort instead"
+        )
     missing = [
         f
         for f, v in (("--score", args.score), ("--group", args.group), ("--need", args.need), ("--cost", args.cost))
@@ -148,18 +239,91 @@ def _table_mode(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame | 
         n_boot=args.bootstrap,
         seed=args.seed,
     )
-    return table, None, models, spec
+    provenance = {
+        "command": "phm-audit audit --table",
+        "audit_seed": args.seed,
+        "n_table": len(table),
+        "supplied_files": _file_hashes([("--table", args.table)]),
+    }
+    return _Plan(table, None, models, spec, provenance, [])
 
 
-def _cohort_mode(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame | None, list[ScoredModel], AuditSpec]:
-    from phm_audit._pipeline import train_and_score
+def _check_explain(args: argparse.Namespace, n_audited: int) -> None:
+    """Refuse explanation settings that cannot work, before any model is fitted."""
+    if not args.explain:
+        given = _given(args, ("--explain-sample", "--explain-background"))
+        if given:
+            raise PhmInputError(f"{', '.join(given)} set(s) the explanations; add --explain or leave it out")
+        return
+    if not (args.model or args.model_file or args.model_callable):
+        raise PhmInputError(
+            "--explain needs a model phm-audit can call (--model, --model-file or --model-callable); "
+            "a --scores table holds only scores, so there is nothing to explain"
+        )
+    for flag, value in (("--explain-sample", args.explain_sample), ("--explain-background", args.explain_background)):
+        if value is not None and value > n_audited:
+            raise PhmInputError(
+                f"{flag} {value:,} is larger than the {n_audited:,} audited people; give {flag} {n_audited:,} or less"
+            )
+
+
+def _cohort_meta(cohort: pd.DataFrame) -> tuple[str | None, int | None]:
+    """The scenario name and seed a generated cohort records in its metadata, if it does."""
+    meta = cohort.attrs.get("phm_audit") or {}
+    scenario = meta.get("scenario")
+    name = scenario.get("name") if isinstance(scenario, dict) else scenario
+    seed = meta.get("seed")
+    return (str(name) if name is not None else None), (int(seed) if seed is not None else None)
+
+
+def _cohort_mode(args: argparse.Namespace) -> _Plan:
+    from phm_audit._pipeline import score_models, split_for_audit
+    from phm_audit.models import get_model
+    from phm_audit.models._supplied import ScoresTableRiskModel, parse_feature_map
+    from phm_audit.models._validation import patient_ids
+    from phm_audit.report import file_sha256
     from phm_audit.synth._cohort import read_cohort
 
-    if not args.model:
-        raise PhmInputError("--cohort needs at least one --model NAME ('phm-audit models' lists them)")
+    table_only = _given(args, ("--score", "--need", "--cost", "--score-target"))
+    if table_only:
+        raise PhmInputError(
+            f"{', '.join(table_only)} name(s) columns of --table; a --cohort is audited on its own outcome columns, "
+            "so leave them out"
+        )
+    if not (args.model or args.model_file or args.scores or args.model_callable):
+        raise PhmInputError(
+            "--cohort needs at least one model: --model NAME ('phm-audit models' lists them), --model-file FILE, "
+            "--scores FILE or --model-callable MODULE:FUNCTION"
+        )
+    check_supplied_flags(args)
+    parse_feature_map(args.feature_map)  # a malformed map fails before reading any file
+    builtin = [get_model(name) for name in args.model or []]  # unknown names fail before reading any file
+    trains = bool(builtin) or args.label_choice
+    if args.train_cohort and not trains:
+        raise PhmInputError(
+            f"--train-cohort {args.train_cohort} trains built-in models, but none is audited (supplied models are "
+            "already fitted); add --model NAME or --label-choice, or leave out --train-cohort"
+        )
     cohort = read_cohort(args.cohort)
+    patient_ids(cohort, f"cohort {args.cohort}")
     train = read_cohort(args.train_cohort) if args.train_cohort else None
-    audited, train, models = train_and_score(cohort, args.model, train=train, seed=args.seed, quiet=args.quiet)
+    if trains:
+        audited, train = split_for_audit(cohort, train=train, seed=args.seed)
+    else:
+        audited = cohort
+    _check_explain(args, len(audited))
+
+    from phm_audit.models._cli import load_supplied_models
+
+    supplied = load_supplied_models(args, cohort, scored=audited)
+    models = [*builtin, *supplied]
+    names = [str(m.name) for m in models]
+    doubled = sorted({n for n in names if names.count(n) > 1})
+    if doubled:
+        raise PhmInputError(
+            f"two models are named '{doubled[0]}' (a model file or scores table is named after its file, a callable "
+            "after MODULE:FUNCTION); rename a file so that every model has its own name"
+        )
     attributes = list(args.group) if args.group else None
     base = AuditSpec() if attributes is None else AuditSpec(attributes=tuple(attributes), intersections=())
     spec = AuditSpec(
@@ -171,28 +335,75 @@ def _cohort_mode(args: argparse.Namespace) -> tuple[pd.DataFrame, pd.DataFrame |
         n_boot=args.bootstrap,
         seed=args.seed,
     )
-    return audited, train, models, spec
+    files = supplied_paths(args) + ([("--train-cohort", args.train_cohort)] if args.train_cohort else [])
+    scenario, seed = _cohort_meta(cohort)
+    provenance = {
+        "command": "phm-audit audit --cohort",
+        "cohort": {"name": Path(args.cohort).name, "sha256": file_sha256(args.cohort)},
+        "scenario": scenario,
+        "seed": seed,
+        "audit_seed": args.seed,
+        "n_cohort": len(cohort),
+        "n_trained": None if train is None else len(train),
+        "n_audited": len(audited),
+        "model_callables": list(args.model_callable or []),
+        "supplied_files": _file_hashes(files),  # hashed before the models run, as they were read
+    }
+    # everything above is cheap and checks the input; fitting and scoring is the long part
+    scored = score_models(models, audited, train=train, quiet=args.quiet)
+    by_name = {s.name: s for s in scored}
+    # a table of scores has nothing to call: pass its scores, which the explainer lists as unexplained
+    explainable = [by_name[m.name] if isinstance(m, ScoresTableRiskModel) else m for m in models]
+    return _Plan(audited, train, scored, spec, provenance, explainable)
 
 
 def run(args: argparse.Namespace) -> int:
+    """Run ``phm-audit audit`` and return its exit code (3 when ``--fail-on`` finds a finding so graded)."""
     from phm_audit.report import write_report
 
     if bool(args.table) == bool(args.cohort):
-        raise PhmInputError("give exactly one of --table (scores already in the extract) or --cohort (with --model)")
+        raise PhmInputError(
+            "give exactly one of --table (scores already in the extract) or --cohort (with --model, --model-file, "
+            "--scores or --model-callable)"
+        )
     start = time.perf_counter()
     if args.label_choice and not args.cohort:
         raise PhmInputError("--label-choice retrains models, so it needs --cohort")
-    frame, train, models, spec = _table_mode(args) if args.table else _cohort_mode(args)
-    result: AuditResult = audit(frame, models, spec)
-    if args.label_choice and train is not None:
-        from phm_audit.audit._label_choice import label_choice_from_cohort
-
-        result = result.merge(label_choice_from_cohort(train, frame, spec))
     out = Path(args.out)
-    write_report(result, out)
+    if out.exists() and not out.is_dir():
+        raise PhmInputError(f"--out {out} is a file; give a folder for the report")
+    with printed_warnings("audit"):
+        plan = _table_mode(args) if args.table else _cohort_mode(args)
+        result: AuditResult = audit(plan.frame, plan.models, plan.spec)
+        if args.label_choice and plan.train is not None:
+            from phm_audit.audit._label_choice import label_choice_from_cohort
+
+            result = result.merge(label_choice_from_cohort(plan.train, plan.frame, plan.spec))
+        if args.explain:
+            from phm_audit.audit._explain import explain_rows_for
+
+            background = 200 if args.explain_background is None else args.explain_background
+            result = result.merge(
+                explain_rows_for(
+                    plan.explainable,
+                    plan.frame,
+                    plan.spec,
+                    sample_size=args.explain_sample,
+                    background_size=background,
+                    seed=args.seed,
+                )
+            )
+        write_report(
+            result,
+            out,
+            name=out.resolve().name or "audit",
+            provenance=plan.provenance,
+            deterministic=args.deterministic,
+        )
     if not args.quiet:
         print(
-            f"audited {len(models)} model(s) on {len(frame):,} people in {time.perf_counter() - start:.1f} s; "
+            f"audited {len(plan.models)} model(s) on {len(plan.frame):,} people in "
+            f"{time.perf_counter() - start:.1f} s; "
             f"wrote {out}/ (index.html, metrics.csv, curves.csv, audit.json, summary.md)",
             file=sys.stdout,
         )

@@ -479,11 +479,12 @@ def load_scores_table(
     score_column: str | None = None,
     name: str | None = None,
     target: str = "unknown",
+    scored: pd.DataFrame | None = None,
 ) -> ScoresTableRiskModel:
     """Load a CSV or Parquet table of precomputed scores and check it against ``cohort``.
 
-    Every person of the cohort must have exactly one finite numeric score, and every id of the table
-    must be a person of the cohort. All problems are reported at once.
+    Every person of the cohort (or of ``scored``) must have exactly one finite numeric score, and
+    every id of the table must be a person of the cohort. All problems are reported at once.
 
     Parameters
     ----------
@@ -499,6 +500,10 @@ def load_scores_table(
         Name in results; default the file name without extension (``scores`` for a DataFrame).
     target : str, default "unknown"
         What the scores predict, if known.
+    scored : pandas.DataFrame, optional
+        The people who will be scored, a part of ``cohort`` (for example the audited half of a
+        split): each of them must have a score, and the table may also hold other people of the
+        cohort. Default: the whole cohort, so the table must hold exactly the cohort's people.
 
     Returns
     -------
@@ -509,7 +514,7 @@ def load_scores_table(
     ------
     PhmInputError
         Missing, duplicate or unknown ids; empty, non-numeric, NaN or infinite scores; a row count
-        different from the cohort's. One message lists every problem.
+        different from the cohort's (when ``scored`` is not given). One message lists every problem.
 
     Examples
     --------
@@ -544,7 +549,7 @@ def load_scores_table(
         raise PhmInputError(f"{who} has no column '{score_column}'{closest(score_column, columns)}")
     cohort_ids = patient_ids(cohort)
     problems: list[str] = []
-    if len(table) != len(cohort):
+    if scored is None and len(table) != len(cohort):
         problems.append(f"it has {len(table):,} rows for {len(cohort):,} people in the cohort")
     raw_ids = table[id_column]
     empty_ids = raw_ids.isna()
@@ -560,12 +565,21 @@ def load_scores_table(
     unknown = ids.unique().difference(wanted)
     if len(unknown):
         problems.append(f"{len(unknown):,} id(s) not in the cohort (e.g. {format_list(unknown[:5].tolist(), limit=5)})")
-    missing = wanted.difference(ids)
-    if len(missing):
-        problems.append(
-            f"{len(missing):,} person(s) of the cohort have no score "
-            f"(e.g. {format_list(missing[:5].tolist(), limit=5)})"
-        )
+    if scored is None:
+        missing = wanted.difference(ids)
+        if len(missing):
+            problems.append(
+                f"{len(missing):,} person(s) of the cohort have no score "
+                f"(e.g. {format_list(missing[:5].tolist(), limit=5)})"
+            )
+    else:
+        needed = _keys(patient_ids(scored, "the people to score"), ids)
+        absent = ~needed.isin(ids)
+        if absent.any():
+            problems.append(
+                f"{int(absent.sum()):,} of the {len(needed):,} people to score have no score "
+                f"(first missing: patient_id {needed[absent][0]})"
+            )
     raw = table[score_column]
     values = pd.to_numeric(raw, errors="coerce")
     non_numeric = values.isna() & raw.notna()
