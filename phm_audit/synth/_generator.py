@@ -229,7 +229,8 @@ _ILLNESS_SCALE = 0.40
 # Care and unit costs (NHS reference costs, rounded; estimates).
 _GP_COST, _OP_COST, _AE_COST = 39.0, 130.0, 250.0
 _EA_COST, _EL_COST = 2900.0, 1500.0
-_EA_SHAPE, _EL_SHAPE = 2.0, 2.0
+# Admission costs are spread as widely as their mean (exponential): case mix varies a great deal.
+_EA_SHAPE, _EL_SHAPE = 1.0, 1.0
 # How each part of need is met: routine care by GP, outpatients and A&E; care for illness also by
 # elective and emergency admissions. Shares of the planned and of the emergency part.
 _ROUTINE_PLANNED = {"gp": 0.75, "op": 0.25}

@@ -36,13 +36,13 @@ class Knob:
 _KNOB_LIST = [
     Knob(
         "planned_access.imd_q1",
-        0.87,
+        0.85,
         "multiplier",
         "Planned care (GP, outpatient, elective) received at equal need in IMD quintile 1 (most deprived).",
     ),
     Knob(
         "planned_access.imd_q2",
-        0.94,
+        0.92,
         "multiplier",
         "Planned care received at equal need in IMD quintile 2.",
     ),
@@ -84,7 +84,7 @@ _KNOB_LIST = [
     ),
     Knob(
         "emergency_substitution",
-        0.35,
+        0.10,
         "probability",
         "Share of the cost of missed planned care that returns as emergency care.",
     ),
@@ -96,7 +96,7 @@ _KNOB_LIST = [
     ),
     Knob(
         "recording_access_elasticity",
-        0.5,
+        0.3,
         "nonnegative",
         "Recording probability is multiplied by access_planned to this power (0 = recording unaffected by access).",
     ),
@@ -130,7 +130,7 @@ _KNOB_LIST = [
         "nonnegative",
         "Spread (log scale) of lasting personal severity at the same conditions.",
     ),
-    Knob("annual_shock_sd", 0.5, "nonnegative", "Spread (log scale) of year-to-year acute illness."),
+    Knob("annual_shock_sd", 0.4, "nonnegative", "Spread (log scale) of year-to-year acute illness."),
     Knob(
         "practice_list_size",
         9000,
