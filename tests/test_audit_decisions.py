@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from fairlearn.metrics import MetricFrame, true_positive_rate
+from sklearn.base import BaseEstimator
 
 from phm_audit.audit import AuditSpec, ScoredModel, audit
 from phm_audit.audit._allocation import equal_tpr_flags, replacement_swaps
@@ -147,6 +148,67 @@ def test_equal_tpr_thresholds_hold_capacity_and_equalise_tpr(small):
         sensitive_features=small["imd_quintile"].to_numpy(),
     )
     assert mf.difference() < plain.difference()
+
+
+class _ScoreColumn(BaseEstimator):
+    """A prefit scorer for fairlearn's post-processing: its decision function is the one column of X."""
+
+    def fit(self, X, y=None):
+        return self
+
+    def decision_function(self, X):
+        return np.asarray(X, dtype=np.float64)[:, 0]
+
+    def __sklearn_is_fitted__(self):  # so ThresholdOptimizer(prefit=True) does not warn that it is unfitted
+        return True
+
+
+def test_equal_tpr_flags_match_fairlearn_threshold_optimizer_at_its_capacity():
+    pytest.importorskip("fairlearn", reason="fairlearn is needed for the ThresholdOptimizer reference")
+    from fairlearn.postprocessing import ThresholdOptimizer
+
+    rng = np.random.default_rng(3)
+    n = 30_000
+    codes = rng.choice(3, n, p=[0.55, 0.3, 0.15])
+    need = rng.normal(np.array([0.0, 0.4, 0.8])[codes], 1.0)  # so the groups' rates of high need differ
+    # the score under-records need in groups 1 and 2, and is noisier there
+    scores = need - np.array([0.0, 0.5, 0.9])[codes] + rng.normal(0.0, np.array([0.6, 0.8, 1.0])[codes])
+    high = top_k_mask(need, int(0.05 * n))
+    n_high = np.bincount(codes[high], minlength=3)
+    X = scores[:, None]
+
+    # ThresholdOptimizer picks the common TPR by its objective; the capacity is whatever that TPR costs
+    opt = ThresholdOptimizer(
+        estimator=_ScoreColumn(),
+        constraints="true_positive_rate_parity",
+        objective="balanced_accuracy_score",
+        prefit=True,
+        predict_method="decision_function",
+    )
+    opt.fit(X, high.astype(int), sensitive_features=codes)
+    p_flag = opt._pmf_predict(X, sensitive_features=codes)[:, 1]  # each person's probability of being flagged
+    tpr_to_g = np.bincount(codes[high], weights=p_flag[high], minlength=3) / n_high
+    assert np.ptp(tpr_to_g) < 1e-9  # its constraint holds exactly in expectation
+    tpr_to = float(tpr_to_g.mean())
+    k_to = float(p_flag.sum())
+    drawn = opt.predict(X, sensitive_features=codes, random_state=0)  # the public, randomised rule flags ~k_to
+    assert abs(int(drawn.sum()) - k_to) <= 4 * np.sqrt(np.sum(p_flag * (1 - p_flag))) + 1
+
+    k = round(k_to)
+    fair = equal_tpr_flags(scores, codes, high, k)
+    tpr = np.bincount(codes[fair & high], minlength=3) / n_high
+    assert fair.sum() == k
+    # Deterministic cut-offs move a group's TPR in steps of 1/n_high_g: every group is within one step of the
+    # lowest (the solver's common rate r gives each group ceil(r * n_high_g) high-need members, and at most
+    # one group takes one more at the last step).
+    assert np.all(tpr - tpr.min() <= 1 / n_high + 1e-12), (tpr, n_high)
+    # ThresholdOptimizer randomises between two cut-offs per group, i.e. it sits on the concave hull of each
+    # group's ROC curve, which for a given TPR flags no more people than any single cut-off (the staircase
+    # under the hull). So at the same capacity the solver cannot beat its TPR by more than one step, and
+    # falls short by the staircase's dip below the hull at that point: a handful of high-need people per
+    # group (on this generator, at most 4.4 of them over 30 seeds and both accuracy objectives). Allow 6.
+    assert np.all(tpr <= tpr_to + 1 / n_high + 1e-12), (tpr, tpr_to, n_high)
+    assert np.all(tpr >= tpr_to - 6 / n_high), (tpr, tpr_to, n_high)
 
 
 def test_raising_the_bar_drops_people_and_unmet_need_grows(small):

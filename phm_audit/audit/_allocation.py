@@ -124,6 +124,11 @@ def equal_tpr_flags(scores: np.ndarray, codes: np.ndarray, high_need: np.ndarray
     For a common rate r, each group flags its highest scores down to the point where a share r of its
     high-need members is flagged; r is raised until ``k`` people are flagged (ties between groups at
     the last step go to the groups in code order). Groups without high-need members flag nobody.
+
+    phm-audit solves this itself because fairlearn's ``ThresholdOptimizer`` cannot hold the number flagged
+    fixed: it picks the common rate by an objective (accuracy, balanced accuracy, selection rate, TPR or
+    TNR) and randomises between cut-offs, so it flags an expected, not an exact, number. The tests check
+    this function against ``ThresholdOptimizer`` at ``ThresholdOptimizer``'s own (expected) capacity.
     """
     n_groups = int(codes.max()) + 1
     order = descending_order(scores)
