@@ -14,6 +14,7 @@ import pandas as pd
 
 from phm_audit._argtypes import at_least
 from phm_audit._io import read_table
+from phm_audit._progress import Progress
 from phm_audit.audit._audit import audit
 from phm_audit.audit._groups import check_columns
 from phm_audit.audit._result import AuditResult
@@ -372,34 +373,39 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise PhmInputError(f"--out {out} is a file; give a folder for the report")
+    progress = Progress(quiet=args.quiet)
     with printed_warnings("audit"):
         plan = _table_mode(args) if args.table else _cohort_mode(args)
-        result: AuditResult = audit(plan.frame, plan.models, plan.spec)
+        with progress.step(f"auditing {len(plan.models)} model(s) on {len(plan.frame):,} people"):
+            result: AuditResult = audit(plan.frame, plan.models, plan.spec)
         if args.label_choice and plan.train is not None:
             from phm_audit.audit._label_choice import label_choice_from_cohort
 
-            result = result.merge(label_choice_from_cohort(plan.train, plan.frame, plan.spec))
+            with progress.step("retraining the cost learner on each label (label choice)"):
+                result = result.merge(label_choice_from_cohort(plan.train, plan.frame, plan.spec))
         if args.explain:
             from phm_audit.audit._explain import explain_rows_for
 
             background = 200 if args.explain_background is None else args.explain_background
-            result = result.merge(
-                explain_rows_for(
-                    plan.explainable,
-                    plan.frame,
-                    plan.spec,
-                    sample_size=args.explain_sample,
-                    background_size=background,
-                    seed=args.seed,
+            with progress.step(f"explaining {len(plan.explainable)} model(s) with SHAP"):
+                result = result.merge(
+                    explain_rows_for(
+                        plan.explainable,
+                        plan.frame,
+                        plan.spec,
+                        sample_size=args.explain_sample,
+                        background_size=background,
+                        seed=args.seed,
+                    )
                 )
+        with progress.step(f"writing the report to {out}"):
+            write_report(
+                result,
+                out,
+                name=out.resolve().name or "audit",
+                provenance=plan.provenance,
+                deterministic=args.deterministic,
             )
-        write_report(
-            result,
-            out,
-            name=out.resolve().name or "audit",
-            provenance=plan.provenance,
-            deterministic=args.deterministic,
-        )
     if not args.quiet:
         print(
             f"audited {len(plan.models)} model(s) on {len(plan.frame):,} people in "
