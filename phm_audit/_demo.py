@@ -8,12 +8,24 @@ explanations) and writes the report to ``reports/demo/``.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import sys
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from phm_audit._argtypes import at_least
 from phm_audit._progress import Progress
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from phm_audit.audit import AuditResult, AuditSpec
+
+__all__ = ["DEMO_MODELS", "build_demo_result", "register", "run"]
 
 DEMO_MODELS = (
     "actuarial_cost",
@@ -25,6 +37,11 @@ DEMO_MODELS = (
     "prior_cost",
     "clinician_judgement",
 )
+#: The model the demo explains with SHAP.
+EXPLAINED_MODEL = "actuarial_cost"
+
+#: ``step(text)`` returns a context manager around one stage (``Progress.step`` prints and times it).
+Step = Callable[[str], contextlib.AbstractContextManager[Any]]
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -42,60 +59,170 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
-    from phm_audit._pipeline import train_and_score
+def build_demo_result(
+    *,
+    n: int = 200_000,
+    seed: int = 7,
+    scenario: str = "england",
+    n_boot: int = 200,
+    explain: bool = True,
+    step: Step | None = None,
+) -> tuple[AuditResult, dict[str, Any]]:
+    """Everything the demo computes before it writes the report.
+
+    Generates the cohort, fits every model of :data:`DEMO_MODELS` on one half and scores the other,
+    adds the combined pathway, audits them all, retrains the cost learner on each label and, with
+    ``explain``, explains the cost model with SHAP. The fitted cost model is the one explained: it
+    is not fitted twice. Label choice and the explanations need nothing from the audit, so they run
+    in a second thread while the audit runs (on copies of the cohort, with one OpenMP thread); the
+    result is the same as running them one after the other.
+
+    Parameters
+    ----------
+    n : int, default 200_000
+        People to generate.
+    seed : int, default 7
+        Seed of the cohort, the split, the bootstrap and the explanations.
+    scenario : str, default "england"
+        Scenario of the cohort.
+    n_boot : int, default 200
+        Bootstrap replicates.
+    explain : bool, default True
+        Run the SHAP explanations.
+    step : callable, optional
+        ``step(text)`` returns a context manager around each stage (for progress messages or
+        timings); default none.
+
+    Returns
+    -------
+    (result, provenance) : tuple
+        The audit (before disclosure control) and the provenance items for the report.
+
+    Examples
+    --------
+    >>> result, provenance = build_demo_result(n=4000, n_boot=5, explain=False)
+    >>> provenance["n_generated"], len(result.models) > len(DEMO_MODELS)
+    (4000, True)
+    """
+    from phm_audit._pipeline import score_models, split_for_audit
     from phm_audit.audit import AuditSpec, ScoredModel, audit
     from phm_audit.audit._judgement import combined_pathway_scores
-    from phm_audit.audit._label_choice import label_choice
-    from phm_audit.report import write_report
+    from phm_audit.models import get_model
     from phm_audit.synth import generate
 
-    start = time.perf_counter()
-    progress = Progress(quiet=args.quiet)
-    with progress.step(f"generating {args.n:,} people ({args.scenario}, seed {args.seed})"):
-        cohort = generate(args.scenario, args.n, seed=args.seed, n_jobs=-1)
-    with progress.step(f"fitting {len(DEMO_MODELS)} built-in models on half the cohort and scoring the other half"):
-        audited, train, scored = train_and_score(cohort, DEMO_MODELS, seed=args.seed)
+    stage: Step = step or (lambda _text: contextlib.nullcontext())
+    with stage(f"generating {n:,} people ({scenario}, seed {seed})"):
+        cohort = generate(scenario, n, seed=seed, n_jobs=-1)
+    models = [get_model(name) for name in DEMO_MODELS]
+    with stage(f"fitting {len(DEMO_MODELS)} built-in models on half the cohort and scoring the other half"):
+        audited, train = split_for_audit(cohort, seed=seed)
+        scored = score_models(models, audited, train=train)  # fits the built-in models in place
     by_name = {m.name: m for m in scored}
     pathway = combined_pathway_scores(
         by_name["actuarial_cost"].scores, by_name["clinician_judgement"].scores, auto_share=0.015, review_share=0.10
     )
     scored.append(ScoredModel("combined_pathway", pathway, kind="judgement"))
-    spec = AuditSpec(n_boot=args.bootstrap, seed=args.seed)
-    with progress.step(f"auditing {len(scored)} models on {len(audited):,} people"):
-        result = audit(audited, scored, spec)
-    with progress.step("retraining the cost learner on each label (label choice)"):
-        result = result.merge(label_choice(train, audited, spec))
-    if not args.no_explain:
-        from phm_audit.audit._explain import explain
-        from phm_audit.models import get_model
+    spec = AuditSpec(n_boot=n_boot, seed=seed)
+    fitted = next(m for m in models if m.name == EXPLAINED_MODEL) if explain else None
+    if explain:
+        from phm_audit.audit._explain import _shap
 
-        with progress.step("explaining actuarial_cost with SHAP on a 5,000-person sample"):
-            model = get_model("actuarial_cost").fit(train)
-            result = result.merge(explain(model, audited, spec, sample_size=5000, seed=args.seed))
+        _shap()  # import shap (which warns on import) here: warning filters belong to the process, not a thread
+    # label choice and the explanations do not need the audit: they run alongside it, on their own
+    # copies of the people, with one OpenMP thread (the audit takes the other core)
+    side = _Background(_label_choice_and_explanations, train.copy(), audited.copy(), fitted, spec, seed)
+    side.start()
+    with stage(f"auditing {len(scored)} models on {len(audited):,} people"):
+        result = audit(audited, scored, spec)
+    what = "retraining the cost learner on each label (label choice)" + (
+        f" and explaining {EXPLAINED_MODEL} with SHAP on a 5,000-person sample" if explain else ""
+    )
+    with stage(what + ", alongside the audit"):
+        for extra in side.result():
+            result = result.merge(extra)
     provenance = {
         "command": "phm-audit demo",
-        "scenario": args.scenario,
-        "seed": args.seed,
-        "n_generated": args.n,
+        "scenario": scenario,
+        "seed": seed,
+        "n_generated": n,
         "n_trained": len(train),
         "n_audited": len(audited),
     }
+    return result, provenance
+
+
+def _label_choice_and_explanations(
+    train: pd.DataFrame, audited: pd.DataFrame, fitted: Any, spec: AuditSpec, seed: int
+) -> list[AuditResult]:
+    """The label-choice analysis and, given a fitted model, its explanations (in this order)."""
+    from threadpoolctl import threadpool_limits
+
+    from phm_audit.audit._label_choice import label_choice
+
+    # one OpenMP thread for the learners fitted here: the audit runs on the other core, and OpenMP
+    # threads that outnumber the free cores spin against each other
+    with threadpool_limits(limits=1, user_api="openmp"):
+        out = [label_choice(train, audited, spec)]
+        if fitted is not None:
+            from phm_audit.audit._explain import explain
+
+            out.append(explain(fitted, audited, spec, sample_size=5000, seed=seed))
+    return out
+
+
+class _Background:
+    """Run ``func(*args)`` in a daemon thread; :meth:`result` waits and returns its value or raises its error."""
+
+    def __init__(self, func: Callable[..., Any], *args: Any) -> None:
+        self._func, self._args = func, args
+        self._value: Any = None
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="phm-audit-demo", daemon=True)
+
+    def _run(self) -> None:
+        try:
+            self._value = self._func(*self._args)
+        except BaseException as exc:  # handed to the caller of result()
+            self._error = exc
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def result(self) -> Any:
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+def run(args: argparse.Namespace) -> int:
+    from phm_audit.report import write_report
+
+    start = time.perf_counter()
+    progress = Progress(quiet=args.quiet)
+    result, provenance = build_demo_result(
+        n=args.n,
+        seed=args.seed,
+        scenario=args.scenario,
+        n_boot=args.bootstrap,
+        explain=not args.no_explain,
+        step=progress.step,
+    )
     with progress.step(f"writing the report to {args.out}"):
+        # the demo owns its process (its one other thread has finished): figures are drawn on every CPU
         path = write_report(
-            result, Path(args.out), name="demo", provenance=provenance, deterministic=args.deterministic
+            result, Path(args.out), name="demo", provenance=provenance, deterministic=args.deterministic, n_jobs=-1
         )
     print(f"Report: {Path(path) / 'index.html'}  ({time.perf_counter() - start:.0f} s)")
     if not args.quiet:
-        from phm_audit.report import FindingRules, findings
-
+        # the findings of the report itself (under disclosure control), not computed again
+        ranked = json.loads((Path(path) / "audit.json").read_text(encoding="utf-8"))["findings"]
         # the demo's story is deprivation and ethnicity; show those findings first, then the rest
-        ranked = findings(result, FindingRules())
-        headline = [f for f in ranked if f.grade == "flag" and f.attribute in ("imd_quintile", "ethnicity")]
+        headline = [f for f in ranked if f["grade"] == "flag" and f["attribute"] in ("imd_quintile", "ethnicity")]
         top = (headline + [f for f in ranked if f not in headline])[:5]
         if top:
             print("Top findings:")
             for f in top:
-                print(f"  [{f.grade}] {f.text}")
+                print(f"  [{f['grade']}] {f['text']}")
     sys.stdout.flush()
     return 0

@@ -21,13 +21,16 @@ from phm_audit.audit._result import AuditResult, RowBuilder
 from phm_audit.exceptions import PhmInputError
 from phm_audit.report import (
     REPORT_FILES,
+    REPORT_SCHEMA_VERSION,
     SECTIONS,
     DisclosureControl,
     _outputs,
     file_sha256,
+    metrics_frame,
     validate_report_json,
     write_report,
 )
+from phm_audit.report._outputs import read_metrics
 
 GOLDEN = Path(__file__).parent / "golden" / "report_small"
 UPDATE = os.environ.get("PHM_AUDIT_UPDATE_GOLDEN") == "1"
@@ -150,7 +153,12 @@ def _svg_free(html: str) -> str:
 
 
 def _head(doc: dict) -> dict:
-    return {k: v for k, v in doc.items() if k not in ("metrics", "curves")}
+    return {k: v for k, v in doc.items() if k != "metrics"}
+
+
+def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
+    keys = ["model", "analysis", "attribute", "group", "operating_point", "metric", "target", "feature"]
+    return frame.sort_values(keys, kind="stable").reset_index(drop=True)
 
 
 def test_report_has_every_file_and_nothing_else(small_report):
@@ -161,7 +169,7 @@ def test_report_has_every_file_and_nothing_else(small_report):
 def test_audit_json_validates_against_the_shipped_schema(small_report):
     doc = json.loads((small_report / "audit.json").read_text())
     validate_report_json(doc)
-    assert doc["schema_version"] == "1.0"
+    assert doc["schema_version"] == REPORT_SCHEMA_VERSION == "2.0"
     prov = doc["provenance"]
     assert prov["tool"] == "phm-audit" and prov["scenario"] == "england" and prov["seed"] == 17
     assert prov["n"] == 20_000 and prov["synthetic"] is True and "created" not in prov
@@ -171,13 +179,85 @@ def test_audit_json_validates_against_the_shipped_schema(small_report):
     assert sum(doc["summary"].values()) == len(doc["findings"]) > 0
 
 
+def test_audit_json_names_the_tables_and_holds_every_metric_of_a_short_sweep(small_report):
+    doc = json.loads((small_report / "audit.json").read_text())
+    assert "curves" not in doc  # curves.csv holds them; the figures draw them
+    files = {f["name"]: f for f in doc["files"]}
+    assert set(files) == {"metrics.csv", "curves.csv"}
+    for name, entry in files.items():
+        table = pd.read_csv(small_report / name, keep_default_na=False, na_values=[""])
+        assert entry["sha256"] == file_sha256(small_report / name)
+        assert entry["rows"] == len(table) and entry["columns"] == list(table.columns)
+    # a sweep of three capacities is kept whole: the document holds exactly the rows of metrics.csv
+    (sweep,) = doc["sweeps"]
+    assert sweep["analysis"] == "thresholds" and sweep["operating_points"] == 3
+    assert sweep["rows_kept"] == sweep["rows_in_file"] > 0
+    from_json, from_csv = _sorted(metrics_frame(doc)), _sorted(read_metrics(small_report / "metrics.csv"))
+    pd.testing.assert_frame_equal(from_json, from_csv, check_dtype=False)
+
+
+def test_a_long_sweep_is_kept_at_readable_points_and_whole_in_metrics_csv(tiny_result, tmp_path):
+    rows = RowBuilder()
+    capacities = [f"top_{p / 2:g}pct" for p in range(1, 101)]  # 0.5% to 50%, as the default sweep
+    for op in capacities:
+        rows.add(
+            model="prior_cost",
+            analysis="thresholds",
+            attribute="sex",
+            groups=["Female", "Male"],
+            metric="selection_rate",
+            value=[0.2, 0.3],
+            n=[10_000, 10_000],
+            operating_point=op,
+        )
+    sweep = AuditResult(
+        spec=tiny_result.spec,
+        models=(),
+        groups={},
+        cohort=dict(tiny_result.cohort),
+        notes=(),
+        _metrics=rows.frame(),
+        _curves=tiny_result.curves().iloc[:0],
+    )
+    folder = write_report(tiny_result.merge(sweep), tmp_path / "sweep", deterministic=True)
+    doc = json.loads((folder / "audit.json").read_text())
+    validate_report_json(doc)
+    (info,) = doc["sweeps"]
+    assert info["operating_points"] == 100 and info["rows_in_file"] == 200
+    assert info["kept"] == ["top_1pct", "top_3pct", "top_5pct", "top_10pct", "top_20pct", "top_50pct"]
+    kept = metrics_frame(doc)
+    assert sorted(set(kept.loc[kept["analysis"] == "thresholds", "operating_point"])) == sorted(info["kept"])
+    assert info["rows_kept"] == int((kept["analysis"] == "thresholds").sum()) == 12
+    full = read_metrics(folder / "metrics.csv")
+    assert set(full.loc[full["analysis"] == "thresholds", "operating_point"]) == set(capacities)
+    # everything else is in the document, row for row
+    others = _sorted(full[full["analysis"] != "thresholds"])
+    pd.testing.assert_frame_equal(_sorted(kept[kept["analysis"] != "thresholds"]), others, check_dtype=False)
+
+
+def test_metrics_are_read_back_from_layout_1_0_too(tiny_result):
+    table = tiny_result.table()
+    records = json.loads(table.to_json(orient="records"))  # layout 1.0: one record per row
+    old = metrics_frame({"schema_version": "1.0", "metrics": records})
+    pd.testing.assert_frame_equal(old, table, check_dtype=False)
+    with pytest.raises(PhmInputError, match=r"schema_version '3\.1'"):
+        metrics_frame({"schema_version": "3.1", "metrics": []})
+
+
 def test_schema_rejects_a_broken_document(small_report):
     doc = json.loads((small_report / "audit.json").read_text())
     bad = dict(doc, schema_version="0.9")
-    bad["metrics"] = [dict(doc["metrics"][0], n=-5)]
+    first = doc["metrics"][0]
+    bad["metrics"] = [dict(first, n=[-5] * len(first["group"]))]
     with pytest.raises(PhmInputError, match="schema_version") as err:
         validate_report_json(bad)
-    assert "metrics/0/n" in str(err.value)
+    assert "metrics/0/n/0" in str(err.value)
+    # what the schema cannot say: one entry per group, and a reason for every missing value
+    short = dict(first, value=first["value"][:-1])
+    unexplained = dict(first, value=[None] * len(first["group"]), reason=[""] * len(first["group"]))
+    with pytest.raises(PhmInputError, match=r"metrics/0/value: \d+ entries for \d+ groups") as err:
+        validate_report_json(dict(doc, metrics=[short, unexplained]))
+    assert "metrics/1/reason/0: a missing value must give its reason" in str(err.value)
 
 
 def test_html_has_every_section_in_order_a_toc_and_accessible_figures(small_report):
@@ -190,6 +270,7 @@ def test_html_has_every_section_in_order_a_toc_and_accessible_figures(small_repo
     assert len(figures) >= 4
     assert all('role="img"' in f and 'aria-label="' in f for f in figures)
     assert html.count("<figcaption>") == len(figures)
+    _assert_lean_svg(html)
     # sections without their analysis say so, and how to run it
     for s in ("net-benefit", "judgement", "explanations"):
         body = html[html.index(f'<section id="{s}"') :]
@@ -197,6 +278,20 @@ def test_html_has_every_section_in_order_a_toc_and_accessible_figures(small_repo
         assert 'class="absent"' in body
     assert "The data are synthetic" in html
     assert "Disclosure control is OFF" not in html
+
+
+def _assert_lean_svg(html: str) -> None:
+    """Figures are lean SVG whose ids are unique on the page and whose references stay inside the figure."""
+    svgs = re.findall(r"<svg\b.*?</svg>", html, flags=re.S)
+    ids = [i for svg in svgs for i in re.findall(r'\bid="([^"]+)"', svg)]
+    assert len(ids) == len(set(ids))
+    for svg in svgs:
+        own = set(re.findall(r'\bid="([^"]+)"', svg))
+        assert set(re.findall(r'(?:href="#|url\(#)([^")]+)', svg)) <= own
+        assert "xlink:" not in svg and "font-family" not in svg and "<style" not in svg
+        for d in re.findall(r'\bd="([^"]*)"', svg):
+            assert not re.search(r"\d\.\d\d", d), d[:80]  # coordinates to 0.1 pt
+    assert "figure svg text { font-family:" in html  # set once for the page
 
 
 def test_html_loads_nothing_from_the_network(small_report):
@@ -230,6 +325,19 @@ def test_deterministic_reports_are_byte_identical(tiny_result, tmp_path):
     for name in REPORT_FILES:
         assert (first / name).read_bytes() == (second / name).read_bytes(), name
     assert "<svg" in (first / "index.html").read_text()
+
+
+def test_figures_drawn_in_several_processes_are_the_same(small_result, small_report, tmp_path):
+    folder = write_report(
+        small_result,
+        tmp_path / "small",
+        provenance={"command": "pytest", "supplied_files": {"scores.csv": "0" * 64}},
+        deterministic=True,
+        n_jobs=2,
+    )
+    for name in REPORT_FILES:
+        assert (folder / name).read_bytes() == (small_report / name).read_bytes(), name
+    assert "phm-audit figure" not in (folder / "index.html").read_text()  # every placeholder filled
 
 
 def test_golden_files(small_report):
@@ -317,6 +425,7 @@ def test_every_analysis_renders_and_validates(full_result, tmp_path):
     validate_report_json(doc)
     html = (folder / "index.html").read_text()
     assert "<title>phm-audit report: full audit</title>" in html
+    _assert_lean_svg(html)
     for fid in (
         "fig-net-benefit-admission-risk",
         "fig-judgement",
@@ -338,11 +447,44 @@ def test_every_analysis_renders_and_validates(full_result, tmp_path):
     assert not ((n >= 1) & (n <= 7)).any() and (n % 5 == 0).all()
 
 
+def test_a_figure_that_fails_in_a_worker_process_stops_the_batch_and_frees_the_workers():
+    from matplotlib.figure import Figure as MplFigure
+
+    from phm_audit.report import FigureBatch
+    from phm_audit.report._figures import _render
+
+    def broken() -> MplFigure:
+        raise RuntimeError("cannot draw")
+
+    def empty() -> MplFigure:
+        return MplFigure(figsize=(1, 1))
+
+    batch = FigureBatch()
+    with batch.collecting():
+        figures = [_render(f"fig-{i}", "t", "alt", "caption", broken if i == 2 else empty) for i in range(4)]
+    assert all(f.svg.startswith("<!--phm-audit figure") for f in figures)
+    batch.start(2)
+    with pytest.raises(RuntimeError, match="cannot draw"):
+        batch.fill("".join(f.svg for f in figures))
+    batch.close()
+    again = FigureBatch()  # the workers are gone and the next batch can fork its own
+    with again.collecting():
+        figures = [_render(f"fig-{i}", "t", "alt", "caption", empty) for i in range(3)]
+    again.start(2)
+    page = again.fill("".join(f.svg for f in figures))
+    again.close()
+    assert page.count("<svg") == 3 and "phm-audit figure" not in page
+
+
 def test_write_report_checks_its_arguments(tiny_result, tmp_path):
     with pytest.raises(TypeError, match="AuditResult"):
         write_report({"not": "a result"}, tmp_path / "x")  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="DisclosureControl"):
         write_report(tiny_result, tmp_path / "x", disclosure={"threshold": 7})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="n_jobs must be a whole number"):
+        write_report(tiny_result, tmp_path / "x", n_jobs=1.5)  # type: ignore[arg-type]
+    with pytest.raises(PhmInputError, match="n_jobs must be 1 or more"):
+        write_report(tiny_result, tmp_path / "x", n_jobs=0)
     target = tmp_path / "file"
     target.write_text("")
     with pytest.raises(PhmInputError, match="it is a file"):

@@ -1,9 +1,10 @@
 """Reports of an audit: HTML, JSON, CSV and Markdown, with figures, graded findings and disclosure control.
 
 :func:`write_report` turns an :class:`~phm_audit.audit.AuditResult` into ``reports/<name>/``:
-``index.html`` (self-contained, prints to PDF), ``audit.json`` (validated against the shipped JSON
-Schema), ``metrics.csv``, ``curves.csv`` and ``summary.md``, all after disclosure control, written
-atomically.
+``index.html`` (self-contained, prints to PDF), ``audit.json`` (findings, settings and metrics,
+validated against the shipped JSON Schema), ``metrics.csv`` (every metric), ``curves.csv`` and
+``summary.md``, all after disclosure control, written atomically. :func:`metrics_frame` reads the
+metrics of an ``audit.json`` back into the tidy table.
 
 Examples
 --------
@@ -30,7 +31,8 @@ from phm_audit.report._disclosure import (
     apply_disclosure,
     disclose_result,
 )
-from phm_audit.report._figures import Figure
+from phm_audit.report._document import SWEEP_POINTS, metrics_frame
+from phm_audit.report._figures import Figure, FigureBatch
 from phm_audit.report._findings import Finding, FindingRules, findings
 from phm_audit.report._html import SECTIONS, render_html
 from phm_audit.report._outputs import atomic_dir, summary_markdown, write_machine_outputs
@@ -51,8 +53,10 @@ __all__ = [
     "REPORT_FILES",
     "REPORT_SCHEMA_VERSION",
     "SECTIONS",
+    "SWEEP_POINTS",
     "DisclosureControl",
     "Figure",
+    "FigureBatch",
     "Finding",
     "FindingRules",
     "apply_disclosure",
@@ -61,6 +65,7 @@ __all__ = [
     "disclose_result",
     "file_sha256",
     "findings",
+    "metrics_frame",
     "render_html",
     "report_schema",
     "summary_markdown",

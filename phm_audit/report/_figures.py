@@ -1,10 +1,15 @@
-"""Figures of a report, as inline SVG with alt text.
+"""Figures of a report, as lean inline SVG with alt text.
 
 Every figure is drawn with matplotlib's object-oriented API on an explicit Agg canvas (no pyplot,
 no global backend), in the Okabe–Ito colour-blind-safe palette, and each group also has its own
 marker and line style, so the figures read in grey print. Output is deterministic: a fixed
-``svg.hashsalt``, no date or creator in the metadata, and ids prefixed per figure so that many
-figures can share one HTML page.
+``svg.hashsalt``, no date or creator in the metadata, and short ids made unique per figure so that
+many figures can share one HTML page.
+
+The SVG is vector (it prints sharply at any size) and lean: coordinates to 0.1 pt (0.035 mm),
+nearly collinear points of a line merged (``path.simplify``), no ids nobody refers to, no
+indentation, and the font family and line-join defaults set once for the page
+(:data:`SVG_PAGE_CSS`) rather than on every element.
 
 Compute apart from draw: each ``*_data`` function turns the (disclosure-controlled) tidy table or
 curves into a small frame of numbers; each ``*_figure`` function draws such a frame.
@@ -12,11 +17,19 @@ curves into a small frame of numbers; each ``*_figure`` function draws such a fr
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import hashlib
 import html
 import io
 import math
+import multiprocessing
+import os
 import re
-from collections.abc import Mapping, Sequence
+import sys
+import threading
+import warnings
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -34,12 +47,16 @@ __all__ = [
     "LINESTYLES",
     "MARKERS",
     "OKABE_ITO",
+    "SVG_PAGE_CSS",
     "Figure",
+    "FigureBatch",
+    "available_cpus",
     "explain_figure",
     "group_style",
     "judgement_figure",
     "label_choice_figure",
     "label_gap_figure",
+    "lean_svg",
     "need_cost_by_percentile",
     "need_cost_data",
     "net_benefit_figure",
@@ -76,8 +93,22 @@ _RC: dict[str, Any] = {
     "grid.linewidth": 0.5,
     "lines.linewidth": 1.4,
     "lines.markersize": 4.5,
-    "path.simplify": False,
+    # merge points closer to a straight line than 1/9 pt: invisible, and a sweep of 100 capacities
+    # becomes a few dozen segments
+    "path.simplify": True,
+    # a fixed title position: matplotlib otherwise measures every axes' decorations to place each
+    # title, which was a sixth of the drawing time; no figure has anything above its axes
+    "axes.titley": 1.0,
 }
+
+#: The font family matplotlib measured the text with, then common fallbacks.
+SVG_FONT_FAMILY = "'DejaVu Sans', 'Bitstream Vera Sans', Verdana, Geneva, Arial, Helvetica, sans-serif"
+#: What every figure's SVG leaves to the page: its text's font family and the default line joins
+#: (matplotlib writes both on each element, or in a ``<style>`` that would apply to the whole page).
+SVG_PAGE_CSS = (
+    "figure svg * { stroke-linejoin: round; stroke-linecap: butt; }\n"
+    f"figure svg text {{ font-family: {SVG_FONT_FAMILY}; }}"
+)
 
 
 @dataclass(frozen=True)
@@ -130,8 +161,115 @@ def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-") or "fig"
 
 
+# transforms keep their precision: a rounded scale or matrix would distort what it applies to
+_GEOMETRY = re.compile(r'\b(d|x|y|width|height|points)="([^"]*)"')
+_DECIMAL = re.compile(r"-?\d+\.\d+")
+_PATH_COMMAND = re.compile(r"\s*([MLQCZz])\s*")
+_SPACE = re.compile(r"\s+")
+_STYLE = re.compile(r'style="([^"]*)"')
+_FONT_FAMILY = re.compile(r"font-family:[^;\"]*;?\s*")
+_GROUP = re.compile(r"<g\b([^>]*?)(/?)>|</g>")
+_GROUP_ID = re.compile(r'^\s*id="[^"]*"\s*$')
+
+
+def _round_decimal(match: re.Match[str]) -> str:
+    text = f"{float(match.group()):.1f}"
+    text = text[:-2] if text.endswith(".0") else text
+    return "0" if text == "-0" else text
+
+
+def _lean_geometry(match: re.Match[str]) -> str:
+    name, value = match.group(1), _DECIMAL.sub(_round_decimal, match.group(2))
+    if name == "d":
+        value = _PATH_COMMAND.sub(r"\1", _SPACE.sub(" ", value)).strip()
+    return f'{name}="{value}"'
+
+
+def _lean_style(match: re.Match[str]) -> str:
+    style = _FONT_FAMILY.sub("", match.group(1))
+    style = re.sub(r"\s*([:;])\s*", r"\1", style).strip().rstrip(";")
+    return f'style="{style}"' if style else ""
+
+
+def _drop_bare_groups(text: str) -> str:
+    """Remove ``<g>`` elements whose only attribute is an id (nothing refers to a group), keeping their content."""
+    stack: list[bool] = []
+
+    def sub(match: re.Match[str]) -> str:
+        if match.group(0) == "</g>":
+            return "" if stack.pop() else "</g>"
+        attributes, closed = match.group(1), match.group(2)
+        bare = not attributes.strip() or bool(_GROUP_ID.match(attributes))
+        if closed:
+            return "" if bare else match.group(0)
+        stack.append(bare)
+        return "" if bare else match.group(0)
+
+    return _GROUP.sub(sub, text)
+
+
+def lean_svg(text: str) -> str:
+    """Make matplotlib's SVG lean, without changing what it draws.
+
+    Coordinates are rounded to 0.1 pt; path data, styles and the space between tags are written
+    compactly; groups that carry only an id are unwrapped (nothing refers to them); the markers of
+    a line take their common style from their group; the font family and the default line joins,
+    repeated on every element, are left to :data:`SVG_PAGE_CSS`; and ``xlink:href`` becomes ``href``.
+
+    Parameters
+    ----------
+    text : str
+        SVG markup from matplotlib (with ``svg.fonttype = "none"``).
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> lean_svg('<g id="a"> <path d="M 0.123456 1 L 2.75 3.04999" style="fill: none; stroke: #000"/> </g>')
+    '<path d="M0.1 1L2.8 3" style="fill:none;stroke:#000"/>'
+    """
+    text = re.sub(r"<style\b[^>]*>.*?</style>", "", text, flags=re.S)
+    text = re.sub(r'\s*transform="rotate\(-?0 [^")]*\)"', "", text)
+    text = _GEOMETRY.sub(_lean_geometry, text)
+    text = _STYLE.sub(_lean_style, text)
+    text = text.replace("xlink:href=", "href=")
+    text = _drop_bare_groups(text)
+    text = re.sub(r"<defs>\s*</defs>", "", text)
+    text = re.sub(r">\s+<", "><", text)
+    text = re.sub(r"\s+(/?>)", r"\1", text).strip()
+    return _MARKER_GROUP.sub(_lift_marker_style, text)
+
+
+_MARKER_GROUP = re.compile(r'<g( clip-path="[^"]*")?>((?:<use [^>]*/>)+)</g>')
+_USE_STYLE = re.compile(r' style="([^"]*)"')
+
+
+def _lift_marker_style(match: re.Match[str]) -> str:
+    """The markers of one line share one style: set it once on their group (they inherit it)."""
+    uses = match.group(2)
+    styles = set(_USE_STYLE.findall(uses))
+    if len(styles) != 1 or uses.count("<use ") != len(_USE_STYLE.findall(uses)):
+        return match.group(0)
+    return f'<g{match.group(1) or ""} style="{styles.pop()}">{_USE_STYLE.sub("", uses)}</g>'
+
+
+def _short_ids(text: str, fid: str) -> str:
+    """Rename every id of a figure to a short one unique to the page: ``f`` and 8 hexadecimal digits of a
+    hash of the figure's id (its HTML anchor), then a counter."""
+    prefix = "f" + hashlib.sha1(fid.encode("utf-8")).hexdigest()[:8]
+    names = {old: f"{prefix}{i:x}" for i, old in enumerate(dict.fromkeys(re.findall(r'\bid="([^"]+)"', text)))}
+
+    def sub(match: re.Match[str]) -> str:
+        name = names.get(match.group(2))
+        return match.group(0) if name is None else match.group(1) + name
+
+    return re.sub(r'(\bid="|url\(#|href="#)([^")]+)', sub, text)
+
+
 def _to_svg(fig: MplFigure, fid: str, alt: str) -> str:
-    """Serialise a figure to inline SVG, deterministically, with ids prefixed by ``fid``."""
+    """Serialise a figure to lean inline SVG, deterministically, with short ids unique to ``fid``."""
     FigureCanvasAgg(fig)  # an explicit Agg canvas: no pyplot state, no interactive backend
     buf = io.StringIO()
     with matplotlib.rc_context({"svg.hashsalt": _RC["svg.hashsalt"], "svg.fonttype": "none"}):
@@ -142,8 +280,7 @@ def _to_svg(fig: MplFigure, fid: str, alt: str) -> str:
     text = re.sub(r"<metadata>.*?</metadata>\s*", "", text, flags=re.S)
     text = re.sub(r"<!--.*?-->\s*", "", text, flags=re.S)
     text = re.sub(r'\s+xmlns(:\w+)?="[^"]*"', "", text)  # the HTML parser puts inline SVG in its namespace
-    prefix = f"{fid}-"
-    text = re.sub(r'(\bid="|url\(#|href="#)([^")]+)', lambda m: m.group(1) + prefix + m.group(2), text)
+    text = _short_ids(lean_svg(text), fid)
     label = html.escape(alt, quote=True)
     text = re.sub(
         r"<svg\b([^>]*?)\swidth=\"[^\"]*\"\s+height=\"[^\"]*\"",
@@ -208,11 +345,148 @@ def _bottom_legend(fig: MplFigure, handles: Any, labels: Any, ncol: int, title: 
     fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 0.0), ncol=ncol, frameon=False, title=title)
 
 
-def _render(fid: str, title: str, alt: str, caption: str, draw: Any) -> Figure:
-    with matplotlib.rc_context(_RC):  # type: ignore[arg-type]
-        fig = draw()
-        svg = _to_svg(fig, fid, alt)
-    return Figure(id=fid, title=title, alt=alt, caption=caption, svg=svg)
+@dataclass(frozen=True)
+class _Drawing:
+    """How to draw one figure: its id, its alt text and a function that returns the matplotlib figure."""
+
+    fid: str
+    alt: str
+    draw: Callable[[], MplFigure]
+
+    def svg(self) -> str:
+        with matplotlib.rc_context(_RC):  # type: ignore[arg-type]
+            return _to_svg(self.draw(), self.fid, self.alt)
+
+
+#: While a :class:`FigureBatch` collects, the drawings of the figures made; otherwise None.
+_COLLECTING: contextvars.ContextVar[list[_Drawing] | None] = contextvars.ContextVar("phm_audit_figures", default=None)
+_PLACEHOLDER = "<!--phm-audit figure {}-->"
+_PLACEHOLDERS = re.compile(r"<!--phm-audit figure (\d+)-->")
+
+
+def _render(fid: str, title: str, alt: str, caption: str, draw: Callable[[], MplFigure]) -> Figure:
+    drawing = _Drawing(fid, alt, draw)
+    pending = _COLLECTING.get()
+    if pending is None:
+        return Figure(id=fid, title=title, alt=alt, caption=caption, svg=drawing.svg())
+    pending.append(drawing)
+    return Figure(id=fid, title=title, alt=alt, caption=caption, svg=_PLACEHOLDER.format(len(pending) - 1))
+
+
+#: The drawings forked worker processes draw (they inherit this list; nothing is pickled but the SVG text).
+_FORKED: list[_Drawing] = []
+_FORK_LOCK = threading.Lock()
+
+
+def _draw_forked(index: int) -> str:
+    return _FORKED[index].svg()
+
+
+def _can_fork() -> bool:
+    return sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not Linux
+        return os.cpu_count() or 1
+
+
+class FigureBatch:
+    """Figures made while the batch collects are drawn later, all together, in ``n_jobs`` processes.
+
+    Inside ``with batch.collecting():`` every figure function returns a :class:`Figure` whose ``svg``
+    is a placeholder; :meth:`start` begins drawing them (in forked worker processes when ``n_jobs``
+    is above 1, on Linux) and :meth:`fill` puts the SVG in place of the placeholders of a page. The
+    SVG is the same, byte for byte, however many processes draw it.
+
+    Examples
+    --------
+    >>> batch = FigureBatch()
+    >>> with batch.collecting():
+    ...     fig = judgement_figure(pd.DataFrame(columns=["analysis", "group", "metric", "model"]))
+    >>> fig is None and batch.fill("<p>no figure</p>")
+    '<p>no figure</p>'
+    """
+
+    def __init__(self) -> None:
+        self.drawings: list[_Drawing] = []
+        self._pool: Any = None
+        self._async: Any = None
+        self._svgs: list[str] | None = None
+        self._locked = False
+
+    @contextlib.contextmanager
+    def collecting(self) -> Iterator[FigureBatch]:
+        """Within this block, figures are recorded here instead of drawn."""
+        token = _COLLECTING.set(self.drawings)
+        try:
+            yield self
+        finally:
+            _COLLECTING.reset(token)
+
+    def start(self, n_jobs: int = 1) -> None:
+        """Begin drawing: in ``n_jobs`` forked processes if that is above 1 (Linux), else when filled.
+
+        Forked workers inherit the drawings and send back only SVG text. Drawing in processes is
+        for programs that own their process (``phm-audit demo``): forking a process whose other
+        threads hold locks can hang the workers, so the default is 1.
+        """
+        jobs = min(int(n_jobs), len(self.drawings))
+        if jobs <= 1 or self._locked or not _can_fork():
+            return
+        _FORK_LOCK.acquire()  # one forked batch at a time: the workers read the module's list
+        self._locked = True
+        try:
+            _FORKED[:] = self.drawings
+            with warnings.catch_warnings():
+                # Python 3.12+ warns about fork in a process with threads (here: idle BLAS/OpenMP
+                # workers); the forked workers only draw with matplotlib
+                warnings.simplefilter("ignore", DeprecationWarning)
+                self._pool = multiprocessing.get_context("fork").Pool(jobs)
+            self._async = self._pool.map_async(_draw_forked, range(len(self.drawings)), chunksize=1)
+        except BaseException:
+            self.close()
+            raise
+
+    def svgs(self) -> list[str]:
+        """The SVG of every figure, in the order they were made (waits for the workers)."""
+        if self._svgs is None:
+            if self._async is not None:
+                try:
+                    self._svgs = list(self._async.get())
+                finally:
+                    self.close()
+            else:
+                self._svgs = [d.svg() for d in self.drawings]
+        return self._svgs
+
+    def fill(self, text: str) -> str:
+        """``text`` with every figure's placeholder replaced by its SVG."""
+        if not self.drawings:
+            return text
+        svgs = self.svgs()
+        return _PLACEHOLDERS.sub(lambda m: svgs[int(m.group(1))], text)
+
+    def close(self) -> None:
+        """Stop the workers, if any are still running (after an error elsewhere)."""
+        pool, self._pool = self._pool, None
+        if self._svgs is None:
+            self._async = None  # svgs() draws here, if it is still asked for
+        try:
+            if pool is not None:
+                if self._svgs is None:
+                    pool.terminate()
+                else:
+                    pool.close()
+                pool.join()
+        finally:
+            if self._locked:
+                self._locked = False
+                _FORKED.clear()
+                _FORK_LOCK.release()
 
 
 def _fmt(x: float, digits: int = 2) -> str:
@@ -648,8 +922,10 @@ def thresholds_figure(
                 ax.set_title(f"{attribute}: " + ("selection rate" if c == 0 else "unmet need"), loc="left")
                 if r == len(panels) - 1:
                     ax.set_xlabel("capacity (% of the population flagged)")
-                if c == 1:
-                    ax.legend(frameon=False, fontsize=6.5)
+            # the legend of each attribute's groups goes on the right panel, or the left if that alone has lines
+            drawn = [a for a in axes[r] if a.get_legend_handles_labels()[0]]
+            if drawn:
+                drawn[-1].legend(frameon=False, fontsize=6.5)
         return fig
 
     alt = (

@@ -18,6 +18,7 @@ from phm_audit._version import __version__
 from phm_audit.audit._result import AuditResult
 from phm_audit.report import _figures as figs
 from phm_audit.report._disclosure import COUNT_METRICS, DisclosureControl
+from phm_audit.report._document import SWEEP_POINTS
 from phm_audit.report._findings import (
     GRADES,
     Finding,
@@ -26,7 +27,7 @@ from phm_audit.report._findings import (
     primary_operating_point,
 )
 
-__all__ = ["SECTIONS", "render_html"]
+__all__ = ["SECTIONS", "PendingPage", "render_html", "start_page"]
 
 #: Sections of the report, in order: (id, title).
 SECTIONS = (
@@ -143,8 +144,14 @@ class _Index:
 
     def __init__(self, table: pd.DataFrame, curves: pd.DataFrame) -> None:
         self.table = table
-        # figures filter by model first: split once, not once per figure
+        # sections and figures filter by model and analysis: split once, not once per table or figure
         self._by_model = {str(m): t for m, t in table.groupby("model", sort=False)}
+        self._by_model_analysis = {
+            (str(m), str(a)): t for (m, a), t in table.groupby(["model", "analysis"], sort=False)
+        }
+        self._models: dict[str, list[str]] = {}
+        for m, a in self._by_model_analysis:
+            self._models.setdefault(a, []).append(m)
         self._curves_by_model = {str(m): c for m, c in curves.groupby("model", sort=False)} if len(curves) else {}
         # the tables look up single rows; the sweeps and decision curves are drawn, not looked up
         table = table[
@@ -165,6 +172,14 @@ class _Index:
         """The rows of one model."""
         return self._by_model.get(model, self.table.iloc[:0])
 
+    def rows(self, model: str, analysis: str) -> pd.DataFrame:
+        """The rows of one model and analysis."""
+        return self._by_model_analysis.get((model, analysis), self.table.iloc[:0])
+
+    def models_with(self, analysis: str) -> list[str]:
+        """Models with rows of ``analysis``, in order of appearance."""
+        return list(self._models.get(analysis, []))
+
     def curves(self, model: str, like: pd.DataFrame) -> pd.DataFrame:
         """The curves of one model."""
         return self._curves_by_model.get(model, like.iloc[:0])
@@ -173,10 +188,6 @@ class _Index:
         self, model: str, analysis: str, attribute: str, group: str, op: str, metric: str, target: str = "*"
     ) -> dict[str, Any] | None:
         return self._rows.get((model, analysis, attribute, group, op, metric, target))
-
-
-def _models_with(table: pd.DataFrame, analysis: str) -> list[str]:
-    return [str(m) for m in dict.fromkeys(table.loc[table["analysis"] == analysis, "model"])]
 
 
 # --- sections ------------------------------------------------------------------------------------
@@ -340,8 +351,7 @@ def _worst(found: Iterable[Finding]) -> str:
 
 def _bias(result: AuditResult, idx: _Index, found: Sequence[Finding], primary: str) -> Section:
     sec = Section("bias", SECTIONS[2][1])
-    table = idx.table
-    models = _models_with(table, "fairness")
+    models = idx.models_with("fairness")
     if not models:
         sec.absent = (
             "The fairness analysis is not in this result. Run the audit with the analysis 'fairness' "
@@ -372,7 +382,9 @@ def _bias(result: AuditResult, idx: _Index, found: Sequence[Finding], primary: s
     ]
     for model in models:
         sec.blocks.append(Block("h3", model))
-        fig = figs.shares_figure(idx.model(model), model=model, operating_point=primary, attributes=_attributes(result))
+        fig = figs.shares_figure(
+            idx.rows(model, "fairness"), model=model, operating_point=primary, attributes=_attributes(result)
+        )
         if fig is not None:
             sec.blocks.append(Block("figure", figure=fig))
         for attribute, info in result.groups.items():
@@ -415,7 +427,7 @@ def _need_target(result: AuditResult, table: pd.DataFrame) -> str:
 def _calibration(result: AuditResult, idx: _Index, curves: pd.DataFrame, primary: str) -> Section:
     sec = Section("calibration", SECTIONS[3][1])
     table = idx.table
-    models = _models_with(table, "calibration")
+    models = idx.models_with("calibration")
     if not models:
         sec.absent = (
             "The calibration analysis is not in this result. Run the audit with the analysis 'calibration' "
@@ -480,11 +492,8 @@ def _calibration(result: AuditResult, idx: _Index, curves: pd.DataFrame, primary
                     ),
                 )
             )
-        weak = table[
-            (table["model"] == model)
-            & (table["analysis"] == "calibration")
-            & table["metric"].isin(["calibration_in_the_large", "calibration_slope", "ici"])
-        ]
+        weak = idx.rows(model, "calibration")
+        weak = weak[weak["metric"].isin(["calibration_in_the_large", "calibration_slope", "ici"])]
         if len(weak):
             fig = figs.reliability_figure(idx.curves(model, curves), model=model, attributes=_attributes(result))
             if fig is not None:
@@ -519,8 +528,8 @@ def _label_choice(result: AuditResult, idx: _Index, rules: FindingRules) -> Sect
     need = _need_target(result, table)
     gap_models = [
         m
-        for m in _models_with(table, "calibration")
-        if ((table["model"] == m) & (table["metric"] == "label_gap_at_equal_score")).any()
+        for m in idx.models_with("calibration")
+        if (idx.rows(m, "calibration")["metric"] == "label_gap_at_equal_score").any()
     ]
     lc = table[table["analysis"] == "label_choice"]
     sec.blocks.append(
@@ -534,7 +543,7 @@ def _label_choice(result: AuditResult, idx: _Index, rules: FindingRules) -> Sect
     )
     for model in gap_models:
         fig = figs.label_gap_figure(
-            idx.model(model),
+            idx.rows(model, "calibration"),
             model=model,
             need_targets=[need, *[t for t in result.spec.need_targets if t != need]],
             attributes=_attributes(result),
@@ -596,8 +605,7 @@ def _group_rows(result: AuditResult) -> list[tuple[str, str]]:
 
 def _thresholds(result: AuditResult, idx: _Index) -> Section:
     sec = Section("thresholds", SECTIONS[5][1])
-    table = idx.table
-    present = {a for a in ("thresholds", "allocation", "raise_bar", "referral") if (table["analysis"] == a).any()}
+    present = {a for a in ("thresholds", "allocation", "raise_bar", "referral") if idx.models_with(a)}
     if not present:
         sec.absent = (
             "No threshold, allocation, raising-the-bar or referral analysis is in this result. Add them with "
@@ -610,7 +618,13 @@ def _thresholds(result: AuditResult, idx: _Index) -> Section:
             "p",
             "What the cut-off and the capacity do to who gets care: selection and unmet need as capacity grows, "
             "who would be flagged if people were ranked by need, what shrinking capacity ('raising the bar') does, "
-            "and who a referral gate turns away among those who need specialist care.",
+            "and who a referral gate turns away among those who need specialist care."
+            + (
+                " The figures draw the threshold sweep; its values at every capacity are in metrics.csv "
+                "(analysis 'thresholds')."
+                if "thresholds" in present
+                else ""
+            ),
         )
     )
     missing = sorted({"thresholds", "allocation", "raise_bar", "referral"} - present)
@@ -619,7 +633,7 @@ def _thresholds(result: AuditResult, idx: _Index) -> Section:
     sizes = {a: _sizes(result, a) for a in result.groups}
     rows_ag = _group_rows(result)
     models = list(
-        dict.fromkeys(m for a in ("thresholds", "allocation", "raise_bar", "referral") for m in _models_with(table, a))
+        dict.fromkeys(m for a in ("thresholds", "allocation", "raise_bar", "referral") for m in idx.models_with(a))
     )
     heads = {
         "flagged_share": "share of those flagged",
@@ -629,10 +643,10 @@ def _thresholds(result: AuditResult, idx: _Index) -> Section:
     }
     for model in models:
         sec.blocks.append(Block("h3", model))
-        fig = figs.thresholds_figure(idx.model(model), model=model, attributes=_attributes(result))
+        fig = figs.thresholds_figure(idx.rows(model, "thresholds"), model=model, attributes=_attributes(result))
         if fig is not None:
             sec.blocks.append(Block("figure", figure=fig))
-        sub = table[(table["model"] == model) & (table["analysis"] == "allocation")]
+        sub = idx.rows(model, "allocation")
         if len(sub):
             op = str(sub["operating_point"].iloc[0])
             metrics = [m for m in heads if (sub["metric"] == m).any()]
@@ -660,7 +674,7 @@ def _thresholds(result: AuditResult, idx: _Index) -> Section:
                     ),
                 )
             )
-        sub = table[(table["model"] == model) & (table["analysis"] == "raise_bar")]
+        sub = idx.rows(model, "raise_bar")
         if len(sub):
             steps = list(dict.fromkeys(sub["operating_point"]))
             first, last = steps[0], steps[-1]
@@ -692,7 +706,7 @@ def _thresholds(result: AuditResult, idx: _Index) -> Section:
                     ),
                 )
             )
-        sub = table[(table["model"] == model) & (table["analysis"] == "referral")]
+        sub = idx.rows(model, "referral")
         if len(sub):
             op = str(sub["operating_point"].iloc[0])
             rows = []
@@ -728,8 +742,7 @@ def _thresholds(result: AuditResult, idx: _Index) -> Section:
 
 def _net_benefit(result: AuditResult, idx: _Index) -> Section:
     sec = Section("net-benefit", SECTIONS[6][1])
-    table = idx.table
-    models = _models_with(table, "net_benefit")
+    models = idx.models_with("net_benefit")
     if not models:
         sec.absent = (
             f"Net benefit needs a model whose scores are probabilities of {result.spec.net_benefit_target} "
@@ -745,13 +758,14 @@ def _net_benefit(result: AuditResult, idx: _Index) -> Section:
     )
     for model in models:
         sec.blocks.append(Block("h3", model))
-        fig = figs.net_benefit_figure(idx.model(model), model=model, attributes=_attributes(result))
+        fig = figs.net_benefit_figure(idx.rows(model, "net_benefit"), model=model, attributes=_attributes(result))
         if fig is not None:
             sec.blocks.append(Block("figure", figure=fig))
-        sub = table[(table["model"] == model) & (table["analysis"] == "net_benefit") & (table["group"] == "all")]
+        sub = idx.rows(model, "net_benefit")
+        sub = sub[sub["group"] == "all"]
         attribute = str(sub["attribute"].iloc[0]) if len(sub) else ""
         rows = []
-        for pt in ("pt_0.05", "pt_0.1", "pt_0.2", "pt_0.3"):
+        for pt in SWEEP_POINTS["net_benefit"]:
             nb = idx.get(model, "net_benefit", attribute, "all", pt, "net_benefit")
             if nb is None:
                 continue
@@ -835,8 +849,7 @@ def _judgement(result: AuditResult, idx: _Index) -> Section:
 
 def _explanations(result: AuditResult, idx: _Index) -> Section:
     sec = Section("explanations", SECTIONS[8][1])
-    table = idx.table
-    models = _models_with(table, "explain")
+    models = idx.models_with("explain")
     if not models:
         sec.absent = (
             "Explanations were not computed for this audit. They need the 'explain' extra "
@@ -852,10 +865,11 @@ def _explanations(result: AuditResult, idx: _Index) -> Section:
     )
     for model in models:
         sec.blocks.append(Block("h3", model))
-        fig = figs.explain_figure(idx.model(model), model=model)
+        fig = figs.explain_figure(idx.rows(model, "explain"), model=model)
         if fig is not None:
             sec.blocks.append(Block("figure", figure=fig))
-        imp = table[(table["model"] == model) & (table["analysis"] == "explain") & (table["metric"] == "mean_abs_shap")]
+        imp = idx.rows(model, "explain")
+        imp = imp[imp["metric"] == "mean_abs_shap"]
         if (imp["group"] == "all").any():
             imp = imp[imp["group"] == "all"]
         imp = imp.drop_duplicates("feature").sort_values("value", ascending=False, na_position="last").head(15)
@@ -973,6 +987,77 @@ def _environment() -> jinja2.Environment:
     )
 
 
+class PendingPage:
+    """An HTML page whose figures are still being drawn (see :func:`start_page`).
+
+    :meth:`result` waits for the figures and returns the page; :meth:`close` stops the drawing if the
+    page is not wanted after all (an error elsewhere).
+    """
+
+    def __init__(self, text: str, figures: figs.FigureBatch) -> None:
+        self._text = text
+        self._figures = figures
+
+    def result(self) -> str:
+        """The page, with every figure in place."""
+        return self._figures.fill(self._text)
+
+    def close(self) -> None:
+        """Stop drawing figures, if any are still being drawn."""
+        self._figures.close()
+
+
+def start_page(
+    result: AuditResult,
+    *,
+    findings: Sequence[Finding],
+    provenance: Mapping[str, Any],
+    disclosure: DisclosureControl,
+    rules: FindingRules,
+    name: str,
+    n_jobs: int = 1,
+) -> PendingPage:
+    """Lay out the report page and start drawing its figures; :func:`render_html` without the wait.
+
+    The caller can do other work (write the tables) while the figures are drawn, then take the
+    page from :meth:`PendingPage.result`. Parameters as :func:`render_html`.
+    """
+    table = result.table()
+    curves = result.curves()
+    idx = _Index(table, curves)
+    primary = primary_operating_point(result)
+    synthetic = bool(provenance.get("synthetic"))
+    batch = figs.FigureBatch()
+    with batch.collecting():  # figures are drawn after the layout, together, in n_jobs processes
+        sections = [
+            _summary(result, findings),
+            _data(result, provenance, disclosure),
+            _bias(result, idx, findings, primary),
+            _calibration(result, idx, curves, primary),
+            _label_choice(result, idx, rules),
+            _thresholds(result, idx),
+            _net_benefit(result, idx),
+            _judgement(result, idx),
+            _explanations(result, idx),
+            _methods(result, disclosure, rules, synthetic),
+        ]
+    counts = {g: sum(f.grade == g for f in findings) for g in GRADES}
+    template = _environment().get_template("report.html.j2")
+    text = template.render(
+        name=name,
+        sections=sections,
+        counts=counts,
+        provenance=provenance,
+        disclosure=disclosure,
+        synthetic=synthetic,
+        version=__version__,
+        n=result.cohort.get("n"),
+        svg_css=figs.SVG_PAGE_CSS,
+    )
+    batch.start(n_jobs)
+    return PendingPage(text, batch)
+
+
 def render_html(
     result: AuditResult,
     *,
@@ -981,6 +1066,7 @@ def render_html(
     disclosure: DisclosureControl,
     rules: FindingRules,
     name: str,
+    n_jobs: int = 1,
 ) -> str:
     """The report as one self-contained HTML page.
 
@@ -998,38 +1084,25 @@ def render_html(
         The rules that graded the findings.
     name : str
         Report name.
+    n_jobs : int, default 1
+        Processes that draw the figures (forked, on Linux; see :class:`~phm_audit.report.FigureBatch`).
+        The page is the same whatever the number.
 
     Returns
     -------
     str
         HTML with inline styles and inline SVG figures; no network resources.
     """
-    table = result.table()
-    curves = result.curves()
-    idx = _Index(table, curves)
-    primary = primary_operating_point(result)
-    synthetic = bool(provenance.get("synthetic"))
-    sections = [
-        _summary(result, findings),
-        _data(result, provenance, disclosure),
-        _bias(result, idx, findings, primary),
-        _calibration(result, idx, curves, primary),
-        _label_choice(result, idx, rules),
-        _thresholds(result, idx),
-        _net_benefit(result, idx),
-        _judgement(result, idx),
-        _explanations(result, idx),
-        _methods(result, disclosure, rules, synthetic),
-    ]
-    counts = {g: sum(f.grade == g for f in findings) for g in GRADES}
-    template = _environment().get_template("report.html.j2")
-    return template.render(
-        name=name,
-        sections=sections,
-        counts=counts,
+    page = start_page(
+        result,
+        findings=findings,
         provenance=provenance,
         disclosure=disclosure,
-        synthetic=synthetic,
-        version=__version__,
-        n=result.cohort.get("n"),
+        rules=rules,
+        name=name,
+        n_jobs=n_jobs,
     )
+    try:
+        return page.result()
+    finally:
+        page.close()

@@ -7,7 +7,6 @@ destination, which replaces the destination only when every file is complete.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import tempfile
@@ -18,13 +17,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from phm_audit.audit._result import AuditResult
+from phm_audit.audit._result import METRIC_COLUMNS, AuditResult
 from phm_audit.exceptions import PhmInputError
 from phm_audit.report._disclosure import DisclosureControl, disclose_result
+from phm_audit.report._document import build_provenance, document_json, file_entry, report_document
 from phm_audit.report._findings import (
     GRADES,
     Finding,
+    FindingRules,
     describe_operating_point,
+    findings,
     primary_operating_point,
 )
 
@@ -35,6 +37,7 @@ __all__ = [
     "write_csv",
     "write_json",
     "write_machine_outputs",
+    "write_tables_and_json",
     "write_text",
 ]
 
@@ -90,29 +93,30 @@ def write_csv(path: Path, frame: pd.DataFrame) -> None:
     frame.to_csv(path, index=False, lineterminator="\n")
 
 
-def write_json(path: Path, doc: Mapping[str, Any], records: Mapping[str, pd.DataFrame] | None = None) -> None:
-    """Write a JSON document (no NaN: missing values are ``null``).
+def write_json(path: Path, doc: Mapping[str, Any]) -> None:
+    """Write a JSON document compactly: one top-level item per line, one record of a list per line, no NaN."""
+    write_text(path, document_json(doc))
 
-    Top-level lists of records get one record per line: readable, diffable and fast. ``records`` maps
-    more top-level keys to frames written the same way, straight from pandas' C encoder (floats to 15
-    significant digits).
+
+def write_tables_and_json(folder: Path, published: AuditResult, doc: dict[str, Any]) -> None:
+    """Write ``metrics.csv`` and ``curves.csv`` of ``published``, then ``audit.json`` naming them.
+
+    Parameters
+    ----------
+    folder : Path
+        Where to write.
+    published : AuditResult
+        The audit under disclosure control.
+    doc : dict
+        Its ``audit.json`` document (:func:`~phm_audit.report._document.report_document`); its
+        ``files`` are filled in here, with each table's SHA-256.
     """
-    parts = []
-    for key, value in doc.items():
-        head = f" {json.dumps(key)}: "
-        if isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
-            body = ",\n".join("  " + json.dumps(v, allow_nan=False, separators=(", ", ": ")) for v in value)
-            parts.append(head + "[\n" + body + "\n ]")
-        else:
-            parts.append(head + json.dumps(value, indent=1, allow_nan=False).replace("\n", "\n "))
-    for key, frame in (records or {}).items():
-        head = f" {json.dumps(key)}: "
-        if frame.empty:
-            parts.append(head + "[]")
-            continue
-        lines = frame.to_json(orient="records", lines=True, double_precision=15).strip().split("\n")
-        parts.append(head + "[\n" + ",\n".join("  " + line for line in lines) + "\n ]")
-    write_text(path, "{\n" + ",\n".join(parts) + "\n}\n")
+    entries = []
+    for name, frame in (("metrics.csv", published.table()), ("curves.csv", published.curves())):
+        write_csv(folder / name, frame)
+        entries.append(file_entry(folder / name, frame))
+    doc["files"] = entries
+    write_json(folder / "audit.json", doc)
 
 
 def _fmt(x: Any, pct: bool = False) -> str:
@@ -179,11 +183,17 @@ def summary_markdown(
                 lines.append(f"- … and {len(items) - max_findings} more {grade} findings in audit.json")
         lines.append("")
     op_name = primary_operating_point(result)
+    # split once: comparing every row of the table for each model was most of the time taken here
+    wanted = ((table["analysis"] == "fairness") & (table["operating_point"] == op_name)) | (
+        table["metric"] == "label_gap_at_equal_score"
+    )
+    by_model: dict[str, Any] = {str(m): t for m, t in table[wanted].groupby("model", sort=False)}
+    empty = table.iloc[:0]
     for model in result.models:
         name = model["name"]
-        mine = table[table["model"] == name]
+        mine = by_model.get(str(name), empty)
         fair = mine[(mine["analysis"] == "fairness") & (mine["operating_point"] == op_name)]
-        gaps = table[(table["model"] == name) & (table["metric"] == "label_gap_at_equal_score")]
+        gaps = mine[mine["metric"] == "label_gap_at_equal_score"]
         if fair.empty and gaps.empty:
             continue
         lines += [
@@ -235,24 +245,59 @@ def summary_markdown(
     return "\n".join(lines)
 
 
-def write_machine_outputs(result: AuditResult, folder: Path, *, disclosure: DisclosureControl | None = None) -> None:
+def write_machine_outputs(
+    result: AuditResult,
+    folder: Path,
+    *,
+    disclosure: DisclosureControl | None = None,
+    rules: FindingRules | None = None,
+    provenance: Mapping[str, Any] | None = None,
+    deterministic: bool = False,
+) -> None:
     """Write ``metrics.csv``, ``curves.csv``, ``audit.json`` and ``summary.md`` into ``folder``.
 
-    Every file is made after disclosure control (default: ``DisclosureControl()``).
+    The same files as :func:`phm_audit.report.write_report` but ``index.html``, written in place
+    (not atomically). Every file is made after disclosure control.
 
-    The full report (with ``index.html``, findings and provenance) is :func:`phm_audit.report.write_report`.
+    Parameters
+    ----------
+    result : AuditResult
+        The audit.
+    folder : Path
+        An existing folder.
+    disclosure : DisclosureControl, optional
+        Default ``DisclosureControl()`` (on).
+    rules : FindingRules, optional
+        Default ``FindingRules()``.
+    provenance : mapping, optional
+        See :func:`~phm_audit.report.build_provenance`.
+    deterministic : bool, default False
+        Leave out the creation time.
     """
     disclosure = DisclosureControl() if disclosure is None else disclosure
+    rules = FindingRules() if rules is None else rules
     published = disclose_result(result, disclosure)
-    write_csv(folder / "metrics.csv", published.table())
-    write_csv(folder / "curves.csv", published.curves())
-    doc = published.to_dict()
-    doc["disclosure"] = disclosure.to_dict()
-    frames = {"metrics": published.table(), "curves": published.curves()}
-    write_json(folder / "audit.json", {k: v for k, v in doc.items() if k not in frames}, frames)
-    write_text(folder / "summary.md", summary_markdown(published, disclosure=disclosure))
+    found = findings(published, rules)
+    prov = build_provenance(published, provenance, deterministic=deterministic)
+    name = Path(folder).name or "report"
+    doc = report_document(published, found, name=name, provenance=prov, disclosure=disclosure, rules=rules)
+    write_tables_and_json(Path(folder), published, doc)
+    write_text(Path(folder) / "summary.md", summary_markdown(published, found, disclosure=disclosure))
 
 
 def read_metrics(path: str | Path) -> pd.DataFrame:
-    """Read a ``metrics.csv`` back (for comparing reports)."""
-    return pd.read_csv(path, keep_default_na=False, na_values=[""])
+    """Read a ``metrics.csv`` back as the tidy table (for comparing reports).
+
+    Text columns are read as text (a group ``1`` stays ``"1"``, an empty cell is ``""``), ``n`` as
+    nullable integers and the numbers as floats, so the frame compares equal to
+    :func:`~phm_audit.report.metrics_frame` of the ``audit.json`` beside it.
+    """
+    numeric = ("value", "ci_low", "ci_high", "n")
+    frame = pd.read_csv(
+        path,
+        keep_default_na=False,
+        na_values={c: [""] for c in numeric},
+        dtype={c: str for c in METRIC_COLUMNS if c not in numeric},
+    )
+    frame["n"] = frame["n"].astype("Float64").round().astype("Int64")
+    return frame
