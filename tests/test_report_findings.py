@@ -91,15 +91,20 @@ def test_findings_are_sorted_flags_first_largest_effect_first(planted):
 
 def test_label_gap_is_found_where_planted_and_not_where_access_is_equal(cohort_factory):
     spec = AuditSpec(attributes=("imd_quintile",), intersections=(), analyses=("calibration",), n_boot=30, seed=3)
-    grades = {}
-    for scenario in ("no_gap", "high_gap"):
-        cohort = cohort_factory(scenario, 20_000, 5)
-        result = audit(cohort, {"prior_cost": cohort["cost_prior"].to_numpy(np.float64)}, spec)
-        gap = _pick(findings(result), metric="label_gap_at_equal_score", group="1")
-        assert len(gap) == 1 and gap[0].target == "need_true_next"
-        grades[scenario] = gap[0]
-    assert grades["high_gap"].grade == "flag" and "a cost label under-states their need" in grades["high_gap"].text
-    assert grades["no_gap"].grade == "ok"
+    # 60,000 people and three seeds: on 20,000 people the label gap of this noisy score has a spread of
+    # about 0.035 across seeds on no_gap, so a seed now and then lands near the 1.1 of the flag rule by
+    # chance (seed 5 gave 1.117); at 60,000 a flag on no_gap needs a deviation of several spreads.
+    for seed in (5, 6, 7):
+        grades = {}
+        for scenario in ("no_gap", "high_gap"):
+            cohort = cohort_factory(scenario, 60_000, seed)
+            result = audit(cohort, {"prior_cost": cohort["cost_prior"].to_numpy(np.float64)}, spec)
+            gap = _pick(findings(result), metric="label_gap_at_equal_score", group="1")
+            assert len(gap) == 1 and gap[0].target == "need_true_next"
+            grades[scenario] = gap[0]
+        assert grades["high_gap"].grade == "flag", (seed, grades["high_gap"].text)
+        assert "a cost label under-states their need" in grades["high_gap"].text
+        assert grades["no_gap"].grade == "ok", (seed, grades["no_gap"].text)
 
 
 def _result(rows: RowBuilder, reference: str = "A") -> AuditResult:
