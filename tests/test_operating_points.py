@@ -279,3 +279,109 @@ def test_docstring_examples_run():
     result = doctest.testmod(_operating_points, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+# --------------------------------------------------------------------------------------------------
+# capacity shared out per place (``@practice_id``)
+
+
+@pytest.mark.parametrize(
+    ("text", "name", "by"),
+    [
+        ("top_pct:3@practice_id", "top_3pct@practice_id", "practice_id"),
+        ("per_100k:45 @ Practice", "per_100k_45@Practice", "Practice"),
+        ("top_k_20@practice_id", "top_k_20@practice_id", "practice_id"),
+    ],
+)
+def test_per_place_grammar_keeps_the_column_name(text, name, by):
+    op = parse_operating_point(text)
+    assert (op.name, op.by) == (name, by)
+    assert parse_operating_point(op.name) == op
+    assert op.to_dict()["by"] == by
+    assert "by" not in parse_operating_point("top_pct:3").to_dict()
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.integers(0, 6), min_size=20, max_size=300),
+    st.sampled_from(["top_pct:10", "top_pct:33", "per_100k:20000", "top_k:1"]),
+    st.data(),
+)
+def test_per_place_flags_equal_flagging_each_place_on_its_own(values, rule, data):
+    scores = np.array(values, dtype=np.float64)  # many ties
+    places = np.array(data.draw(st.lists(st.sampled_from([3, 7, 11]), min_size=scores.size, max_size=scores.size)))
+    expected = np.zeros(scores.size, dtype=bool)
+    op = parse_operating_point(rule)
+    for place in np.unique(places):
+        members = np.flatnonzero(places == place)
+        k = _operating_points._capacity(op, members.size)
+        expected[members[_stable_top_k(scores[members], k)]] = True
+    if (
+        expected.all()
+        or not expected.any()
+        or any(
+            _operating_points._capacity(op, int((places == p).sum())) > int((places == p).sum())
+            for p in np.unique(places)
+        )
+    ):
+        with pytest.raises(PhmInputError):
+            flag(scores, f"{rule}@practice", places=places)
+        return
+    got = flag(scores, f"{rule}@practice", places=places)
+    np.testing.assert_array_equal(got, expected)
+    # text places give the same flags as their integer codes
+    np.testing.assert_array_equal(flag(scores, f"{rule}@practice", places=places.astype(str)), expected)
+
+
+def test_per_place_capacity_gives_each_practice_its_share():
+    rng = np.random.default_rng(5)
+    places = np.repeat([1, 2, 3], [1000, 3000, 6000])
+    scores = rng.random(places.size) + (places == 3)  # practice 3's people all score higher
+    everywhere = flag(scores, "top_pct:3")
+    per_place = flag(scores, "top_pct:3@practice_id", places=places)
+    assert np.bincount(places[everywhere], minlength=4)[1:].tolist() == [0, 0, 300]
+    assert np.bincount(places[per_place], minlength=4)[1:].tolist() == [30, 90, 180]
+    per_100k = flag(scores, "per_100k:450@practice_id", places=places)
+    assert np.bincount(places[per_100k], minlength=4)[1:].tolist() == [5, 14, 27]  # 4.5 rounds up, 13.5 too
+
+
+@pytest.mark.parametrize(
+    ("text", "kwargs", "match"),
+    [
+        ("score_ge:0.5@practice_id", {}, "a cut-off is the same in every place"),
+        ("top_pct:3@", {}, "name the column of places after '@'"),
+        ("top_k:2@practice_id", {}, "pass that column"),
+        ("top_k:600@practice_id", {"places": np.repeat([1, 2], [500, 500])}, "asks for 600 places in practice_id 1"),
+        ("per_100k:1@practice_id", {"places": np.repeat([1, 2], [500, 500])}, "flags nobody"),
+        ("top_k:2@practice_id", {"places": np.array([1.0, np.nan] * 500, dtype=object)}, "missing values"),
+        ("top_k:2@practice_id", {"places": np.ones(7)}, "has 7 values for 1,000 scores"),
+    ],
+)
+def test_per_place_bad_input(text, kwargs, match):
+    with pytest.raises(PhmInputError, match=match):
+        flag(np.linspace(0, 1, 1000), text, **kwargs)
+
+
+def test_audit_flags_per_practice_and_names_a_misspelt_column(cohort_factory):
+    from phm_audit.audit import AuditSpec, audit
+
+    cohort = cohort_factory("england", 20_000, 3)
+    scores = cohort["cost_prior"].to_numpy(np.float64)
+    spec = AuditSpec(
+        attributes=["imd_quintile"],
+        intersections=[],
+        operating_points=["top_pct:3@practice_id"],
+        analyses=["fairness"],
+        n_boot=0,
+    )
+    result = audit(cohort, {"prior_cost": scores}, spec)
+    flagged = flag(scores, "top_pct:3@practice_id", places=cohort["practice_id"].to_numpy())
+    q = cohort["imd_quintile"].to_numpy()
+    got = result.get(metric="selection_rate", attribute="imd_quintile", operating_point="top_3pct@practice_id")
+    by_group = got.set_index("group")["value"]
+    for g in range(1, 6):
+        assert by_group[str(g)] == pytest.approx(flagged[q == g].mean(), abs=1e-12)
+    # practices are nested in quintiles here, so each quintile gets its practices' 3%, not the population's
+    assert np.allclose(by_group.to_numpy(), 0.03, atol=0.003)
+    with pytest.raises(PhmInputError, match="did you mean 'practice_id'"):
+        audit(cohort, {"prior_cost": scores}, dataclasses.replace(spec, operating_points=("top_pct:3@practise_id",)))

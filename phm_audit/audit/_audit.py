@@ -14,7 +14,7 @@ from phm_audit.audit._fairness import fairness_rows
 from phm_audit.audit._groups import Grouping, check_columns, encode_groups, intersection_name
 from phm_audit.audit._judgement import judgement_rows
 from phm_audit.audit._net_benefit import net_benefit_rows
-from phm_audit.audit._operating_points import flag, parse_operating_point
+from phm_audit.audit._operating_points import OperatingPoint, flag, parse_operating_point
 from phm_audit.audit._result import CURVE_COLUMNS, AuditResult, RowBuilder
 from phm_audit.audit._spec import AuditSpec, ScoredModel
 from phm_audit.audit._stats import descending_order, rank_bins, top_k_mask
@@ -235,6 +235,8 @@ def audit(cohort: pd.DataFrame, scores: ScoresInput, spec: AuditSpec | None = No
     groupings, targets, notes, high = prepare(cohort, spec)
     _check_scores(models, cohort)
     operating_points = [parse_operating_point(o) for o in spec.operating_points]
+    decisions = [*operating_points, parse_operating_point(spec.primary), parse_operating_point(spec.referral_gate)]
+    places = _places(cohort, decisions)
     need = targets[high]
     need_order = descending_order(need)
     strata, stratum_labels = _need_strata(need, spec.need_strata)
@@ -248,7 +250,7 @@ def audit(cohort: pd.DataFrame, scores: ScoresInput, spec: AuditSpec | None = No
     primary = parse_operating_point(spec.primary)
     for model in models:
         for op in operating_points if "fairness" in run else []:
-            flagged = flag(model.scores, op)
+            flagged = flag(model.scores, op, places=places.get(op.by))
             high_need = top_k_mask(need, int(flagged.sum()), need_order)
             reason = ""
             if positive_need < flagged.sum():
@@ -294,7 +296,7 @@ def audit(cohort: pd.DataFrame, scores: ScoresInput, spec: AuditSpec | None = No
                     level=level,
                     rng=rng,
                 )
-        flagged = flag(model.scores, primary)
+        flagged = flag(model.scores, primary, places=places.get(primary.by))
         k = int(flagged.sum())
         high_need = top_k_mask(need, k, need_order)
         if "allocation" in run:
@@ -333,7 +335,7 @@ def audit(cohort: pd.DataFrame, scores: ScoresInput, spec: AuditSpec | None = No
         if "referral" in run:
             if spec.referral_target in cohort.columns:
                 gate = parse_operating_point(spec.referral_gate)
-                refused = ~flag(model.scores, gate)
+                refused = ~flag(model.scores, gate, places=places.get(gate.by))
                 needs_specialist = _numeric_target(cohort, spec.referral_target) > 0
                 for grouping in groupings:
                     referral_rows(
@@ -377,7 +379,7 @@ def audit(cohort: pd.DataFrame, scores: ScoresInput, spec: AuditSpec | None = No
                     notes.append(note)
                     break
     if "judgement" in run and len(models) > 1:
-        k = int(flag(models[0].scores, primary).sum())
+        k = int(flag(models[0].scores, primary, places=places.get(primary.by)).sum())
         notes.extend(
             judgement_rows(
                 rows,
@@ -422,3 +424,12 @@ def audit(cohort: pd.DataFrame, scores: ScoresInput, spec: AuditSpec | None = No
         _metrics=rows.frame(),
         _curves=pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=list(CURVE_COLUMNS)),
     )
+
+
+def _places(cohort: pd.DataFrame, ops: list[OperatingPoint]) -> dict[str | None, np.ndarray | None]:
+    """The place column of every operating point that shares its capacity out per place."""
+    wanted = sorted({op.by for op in ops if op.by})
+    check_columns(cohort, wanted, "operating point '@place'")
+    out: dict[str | None, np.ndarray | None] = {None: None}
+    out.update({col: cohort[col].to_numpy() for col in wanted})
+    return out

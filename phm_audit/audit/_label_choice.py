@@ -14,10 +14,11 @@ import pandas as pd
 
 from phm_audit.audit._audit import prepare
 from phm_audit.audit._bootstrap import cell_table, percentile_interval
+from phm_audit.audit._groups import check_columns
 from phm_audit.audit._operating_points import flag, parse_operating_point
 from phm_audit.audit._result import CURVE_COLUMNS, AuditResult, RowBuilder
 from phm_audit.audit._spec import AuditSpec
-from phm_audit.audit._stats import safe_div, top_k_mask
+from phm_audit.audit._stats import safe_div
 
 __all__ = ["label_choice", "label_choice_from_cohort"]
 
@@ -116,6 +117,9 @@ def label_choice(
     spec = spec or AuditSpec()
     groupings, targets, notes, high = prepare(cohort, spec)
     op = parse_operating_point(operating_point)
+    if op.by is not None:
+        check_columns(cohort, [op.by], f"operating point '{op.name}'")
+    places = None if op.by is None else cohort[op.by].to_numpy()
     rng = np.random.default_rng(spec.seed + 1)
     rows = RowBuilder()
     models = []
@@ -128,7 +132,7 @@ def label_choice(
             rows,
             model=name,
             label=label,
-            flagged=flag(scores, op),
+            flagged=flag(scores, op, places=places),
             groupings=groupings,
             targets=targets,
             op_name=op.name,
@@ -138,13 +142,12 @@ def label_choice(
         models.append({"name": name, "kind": model.kind, "target": label})
     if "need_true_next" in cohort.columns:
         need = cohort["need_true_next"].to_numpy(np.float64)
-        k = int(flag(need, op).sum())
         name = "flag by need_true_next"
         _shares(
             rows,
             model=name,
             label="need_true_next",
-            flagged=top_k_mask(need, k),
+            flagged=flag(need, op, places=places),
             groupings=groupings,
             targets=targets,
             op_name=op.name,

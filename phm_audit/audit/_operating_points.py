@@ -12,6 +12,12 @@ An operating point is a referral rule. Four kinds are understood, each written `
 Each also has a canonical name, used in results and accepted as input: ``top_3pct``,
 ``top_0.5pct``, ``top_k_2000``, ``per_100k_45``, ``score_ge_0.3``.
 
+A capacity can be shared out per place or practice by naming the column after ``@``:
+``top_pct:3@practice_id`` flags the top 3% of each practice's list, ``per_100k:45@practice_id``
+gives each practice round(45 x its list / 100,000) places, ``top_k:20@practice_id`` 20 places each
+(canonical names ``top_3pct@practice_id`` and so on). A cut-off is the same everywhere, so
+``score_ge`` takes no place.
+
 The tie rule
 ------------
 Capacity rules (``top_pct``, ``top_k``, ``per_100k``) flag exactly k people. People are ranked by
@@ -21,14 +27,14 @@ deterministic and always gives exactly the capacity, so people tied at the bound
 either side of it: the earlier rows are in, the later rows out. A cut-off (``score_ge:x``) flags
 everyone with score >= x: ties at the cut are in, so the number flagged is whatever it is.
 Every kernel of :mod:`phm_audit.audit` (including the threshold sweep and "the k people with the
-highest need") applies this same rule.
+highest need") applies this same rule; per place, it applies within each place.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from numbers import Real
 from typing import Any, Literal, cast, get_args
 
@@ -55,7 +61,8 @@ _CAPACITY_KINDS = frozenset({"top_pct", "top_k", "per_100k"})
 OPERATING_POINT_FORMS = (
     "top_pct:3 (the top 3% of scores), top_k:2000 (the 2,000 highest scores), "
     "per_100k:45 (45 places per 100,000 people), score_ge:0.3 (every score >= 0.3); "
-    "or the canonical names top_3pct, top_k_2000, per_100k_45, score_ge_0.3"
+    "or the canonical names top_3pct, top_k_2000, per_100k_45, score_ge_0.3; "
+    "add @COLUMN to a capacity to share it out per place (top_pct:3@practice_id)"
 )
 
 # Floating-point slack when turning a share of N into a whole number of people: 7% of 100 is
@@ -93,6 +100,10 @@ class OperatingPoint:
     value : float
         The percentage (in (0, 100]), the number of people (a whole number >= 1), the places per
         100,000 (> 0) or the cut-off (any finite number).
+    by : str, optional
+        A column of places (``practice_id``): the capacity is applied within each place, in
+        proportion to its size for ``top_pct`` and ``per_100k`` and as ``value`` places each for
+        ``top_k``. Not for ``score_ge``.
 
     Raises
     ------
@@ -117,6 +128,7 @@ class OperatingPoint:
 
     kind: OperatingPointKind
     value: float
+    by: str | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.kind, str) or self.kind not in _KINDS:
@@ -149,14 +161,26 @@ class OperatingPoint:
                 f"operating point '{shown}': per_100k is a number of places per 100,000 people and must be > 0, "
                 "e.g. per_100k:45"
             )
+        if self.by is not None:
+            if not isinstance(self.by, str) or not self.by.strip():
+                raise PhmInputError(
+                    f"operating point '{shown}': the place after '@' must be a column name, e.g. {shown}@practice_id"
+                )
+            object.__setattr__(self, "by", self.by.strip())
+            if self.kind == "score_ge":
+                raise PhmInputError(
+                    f"operating point '{shown}@{self.by}': a cut-off is the same in every place, so score_ge takes "
+                    "no '@place'; share out a capacity instead, e.g. top_pct:3@" + self.by
+                )
 
     @property
     def name(self) -> str:
         """Canonical name: ``top_3pct``, ``top_0.5pct``, ``top_k_2000``, ``score_ge_0.3``, ``per_100k_45``."""
         number = _format_number(self.value)
+        place = f"@{self.by}" if self.by else ""
         if self.kind == "top_pct":
-            return f"top_{number}pct"
-        return f"{self.kind}_{number}"
+            return f"top_{number}pct{place}"
+        return f"{self.kind}_{number}{place}"
 
     @property
     def is_capacity(self) -> bool:
@@ -164,8 +188,11 @@ class OperatingPoint:
         return self.kind in _CAPACITY_KINDS
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready description: ``{"kind": ..., "value": ..., "name": ...}``."""
-        return {"kind": self.kind, "value": self.value, "name": self.name}
+        """A JSON-ready description: ``{"kind": ..., "value": ..., "name": ...}`` (and ``"by"`` per place)."""
+        out: dict[str, Any] = {"kind": self.kind, "value": self.value, "name": self.name}
+        if self.by:
+            out["by"] = self.by
+        return out
 
     def __str__(self) -> str:
         return self.name
@@ -213,7 +240,13 @@ def parse_operating_point(text: str | OperatingPoint) -> OperatingPoint:
             f"an operating point must be a string such as 'top_pct:3' or an OperatingPoint; "
             f"got {text!r} of type {type(text).__name__}"
         )
-    cleaned = text.strip().lower()
+    rule, at, place = text.partition("@")
+    by = place.strip() if at else None  # a column name keeps its letter case
+    if at and not by:
+        raise PhmInputError(
+            f"operating point '{text}': name the column of places after '@', e.g. top_pct:3@practice_id"
+        )
+    cleaned = rule.strip().lower()
     match = _GRAMMAR.match(cleaned)
     if match is not None:
         kind = match["kind"]
@@ -222,11 +255,11 @@ def parse_operating_point(text: str | OperatingPoint) -> OperatingPoint:
                 f"operating point '{text}' has an unknown kind '{kind}'{closest(kind, _KINDS)}; "
                 f"write one of: {OPERATING_POINT_FORMS}"
             )
-        return OperatingPoint(cast(OperatingPointKind, kind), float(match["value"]))
+        return OperatingPoint(cast(OperatingPointKind, kind), float(match["value"]), by)
     for pattern, canonical_kind in _CANONICAL:
         match = pattern.match(cleaned)
         if match is not None:
-            return OperatingPoint(cast(OperatingPointKind, canonical_kind), float(match["value"]))
+            return OperatingPoint(cast(OperatingPointKind, canonical_kind), float(match["value"]), by)
     raise PhmInputError(f"operating point '{text}' is not understood; write one of: {OPERATING_POINT_FORMS}")
 
 
@@ -373,7 +406,7 @@ def resolve_k(op: str | OperatingPoint, scores: Any) -> int:
     return k
 
 
-def flag(scores: Any, op: str | OperatingPoint) -> np.ndarray:
+def flag(scores: Any, op: str | OperatingPoint, *, places: Any = None) -> np.ndarray:
     """Who an operating point flags: a boolean mask, one entry per person.
 
     Tie rule: a capacity rule (``top_pct``, ``top_k``, ``per_100k``) flags exactly k people
@@ -389,6 +422,9 @@ def flag(scores: Any, op: str | OperatingPoint) -> np.ndarray:
         One finite score per person (higher = higher risk).
     op : str or OperatingPoint
         The operating point.
+    places : array-like, optional
+        One place (practice) per person; needed when the operating point has ``@place``. Each place
+        gets its own capacity (see :class:`OperatingPoint`) and the tie rule applies within it.
 
     Returns
     -------
@@ -414,6 +450,8 @@ def flag(scores: Any, op: str | OperatingPoint) -> np.ndarray:
     """
     op = parse_operating_point(op)
     values = check_scores(scores)
+    if op.by is not None:
+        return _flag_per_place(values, op, places)
     k = resolve_k(op, values)
     if op.kind == "score_ge":
         return values >= op.value
@@ -425,3 +463,68 @@ def flag(scores: Any, op: str | OperatingPoint) -> np.ndarray:
     missing = k - int(np.count_nonzero(mask))
     mask[np.flatnonzero(values == boundary)[:missing]] = True
     return mask
+
+
+def _capacities(op: OperatingPoint, sizes: np.ndarray) -> np.ndarray:
+    """:func:`_capacity` for many population sizes at once (one per place)."""
+    n = sizes.astype(np.float64)
+    if op.kind == "top_pct":
+        x = op.value / 100.0 * n
+        nearest = np.rint(x)
+        return np.where(np.abs(x - nearest) <= _RTOL * np.maximum(1.0, x), nearest, np.ceil(x)).astype(np.int64)
+    if op.kind == "top_k":
+        return np.full(sizes.shape, int(op.value), dtype=np.int64)
+    x = op.value * n / 100_000.0
+    return np.floor(x + 0.5 + _RTOL * np.maximum(1.0, x)).astype(np.int64)
+
+
+def _flag_per_place(values: np.ndarray, op: OperatingPoint, places: Any) -> np.ndarray:
+    """Flag each place's own capacity: one sort by (place, descending score, input position)."""
+    if places is None:
+        raise PhmInputError(
+            f"operating point '{op.name}' shares its capacity out per '{op.by}': pass that column "
+            f"(flag(scores, op, places=cohort['{op.by}']))"
+        )
+    where = np.asarray(places)
+    if where.shape != values.shape:
+        raise PhmInputError(
+            f"operating point '{op.name}': '{op.by}' has {where.size:,} values for {values.size:,} scores; "
+            "give one place per person"
+        )
+    if where.dtype.kind not in "biu":
+        if _isna(where).any():
+            raise PhmInputError(
+                f"operating point '{op.name}': '{op.by}' has missing values; every person needs a place"
+            )
+        where = np.unique(where.astype(str), return_inverse=True)[1]
+    labels, code = np.unique(where, return_inverse=True)
+    sizes = np.bincount(code)
+    k = _capacities(op, sizes)
+    over = np.flatnonzero(k > sizes)
+    if over.size:
+        i = int(over[0])
+        raise PhmInputError(
+            f"operating point '{op.name}' asks for {int(k[i]):,} places in {op.by} {labels[i]!s}, which has only "
+            f"{int(sizes[i]):,} people ({over.size:,} place(s) too small); choose a smaller capacity"
+        )
+    n, total = values.size, int(k.sum())
+    if total == 0:
+        raise PhmInputError(
+            f"operating point '{op.name}' flags nobody: every {op.by}'s capacity rounds to 0; choose a larger capacity"
+        )
+    if total == n:
+        raise PhmInputError(f"operating point '{op.name}' flags everybody (k = N = {n:,}); choose a smaller capacity")
+    order = np.lexsort((np.arange(n), -values, code))
+    starts = np.cumsum(sizes) - sizes
+    ranked_code = code[order]
+    rank = np.arange(n) - starts[ranked_code]
+    mask = np.zeros(n, dtype=bool)
+    mask[order] = rank < k[ranked_code]
+    return mask
+
+
+def _isna(values: np.ndarray) -> np.ndarray:
+    """Missing entries of an object or float array (None, NaN, pandas NA)."""
+    import pandas as pd
+
+    return np.asarray(pd.isna(values), dtype=bool)
