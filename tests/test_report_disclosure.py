@@ -249,3 +249,39 @@ def test_settings_are_checked_and_text_is_scrubbed():
     )
     out, _ = apply_disclosure(rows.frame(), _empty_curves(), coarse)
     assert out["n"].tolist() == [20, 20, 400]
+
+
+def test_a_rate_and_its_complements_are_hidden_together_with_the_right_reason(cohort_factory):
+    """tpr, fnr and the unmet-need rate share one count: publishing one reveals the others.
+
+    The threshold sweep and the allocation analyses call 1 - tpr ``unmet_need_rate``; before it was
+    paired with tpr, the sweep published a tpr of 15 of 20 whose complement, 5, was suppressed. A row
+    hidden only to protect another group, or derived from such a row, says so rather than "fewer than 8".
+    """
+    cohort = cohort_factory("england", 20_000, 8)
+    spec = AuditSpec(
+        attributes=("ethnicity",),
+        intersections=(),
+        operating_points=("top_pct:3",),
+        analyses=("fairness", "thresholds"),
+        sweep_fractions=(0.03, 0.1),
+        n_boot=10,
+    )
+    result = audit(cohort, {"prior_cost": cohort["cost_prior"].to_numpy(np.float64)}, spec)
+    table = disclose_result(result, CONTROL).table()
+    rates = table[table["metric"].isin(["tpr", "fnr", "unmet_need_rate"])]
+    hidden = rates.assign(hidden=rates["value"].isna()).groupby(
+        ["model", "analysis", "attribute", "operating_point", "group"]
+    )["hidden"]
+    assert (hidden.nunique() == 1).all(), "a rate is published while its complement is hidden"
+    assert hidden.any().any(), "the cohort must have a suppressed rate for this test to mean anything"
+    # no group is said to have fewer than 8 high-need people flagged when its raw count says otherwise
+    raw = result.table()
+    raw = raw[(raw["metric"] == "tpr") & (raw["analysis"] == "fairness")].set_index(["operating_point", "group"])
+    for row in table[(table["metric"] == "tpr") & (table["analysis"] == "fairness")].itertuples():
+        r = raw.loc[(row.operating_point, row.group)]
+        flagged_high, unflagged_high = r["value"] * r["n"], (1 - r["value"]) * r["n"]
+        if row.reason.endswith("fewer than 8 people"):
+            assert min(flagged_high, unflagged_high) < 8 or r["n"] < 8, row
+        elif row.reason == SECONDARY_REASON:
+            assert min(flagged_high, unflagged_high) >= 8 and r["n"] >= 8, row

@@ -88,7 +88,8 @@ NUMERATOR_SHARES = (
 )
 
 #: Rates that are each other's complement (1 - x) on the same denominator: suppressing one suppresses both.
-COMPLEMENTS = (("tpr", "fnr"),)
+#: The unmet-need rate is the fnr of the threshold sweep and of the allocation analyses.
+COMPLEMENTS = (("tpr", "fnr"), ("tpr", "unmet_need_rate"))
 
 #: The keys that, with the group, identify one cell of the tidy table.
 _KEY = ["model", "analysis", "attribute", "operating_point", "metric", "target", "feature"]
@@ -345,8 +346,19 @@ def infer_references(table: pd.DataFrame) -> dict[str, str]:
     return out
 
 
-def _derived(out: pd.DataFrame, value: np.ndarray, hide: np.ndarray, references: Mapping[str, str]) -> None:
-    """Recompute (in place) metrics derived from other rows, from those rows' published values."""
+def _derived(
+    out: pd.DataFrame,
+    value: np.ndarray,
+    hide: np.ndarray,
+    references: Mapping[str, str],
+    own_small: np.ndarray | None = None,
+) -> None:
+    """Recompute (in place) metrics derived from other rows, from those rows' published values.
+
+    A derived row is hidden with its sources. ``own_small`` marks the rows hidden for a small count
+    of their own; a derived row inherits the mark from a source that has it, so that a row hidden
+    only because its source protects another group says so, rather than "fewer than 8".
+    """
     metrics = out["metric"].to_numpy(dtype=object).astype(str)
     found_recipes = {m: derivation(m) for m in dict.fromkeys(metrics)}
     recipes = {m: r for m, r in found_recipes.items() if r is not None}
@@ -384,6 +396,8 @@ def _derived(out: pd.DataFrame, value: np.ndarray, hide: np.ndarray, references:
     own = value[rows]
     value[rows] = np.where(found & np.isfinite(own) & np.isfinite(combined), combined, own)
     hide[rows] |= found & (hide[ai] | hide[bi])
+    if own_small is not None:
+        own_small[rows] |= found & ((hide[ai] & own_small[ai]) | (hide[bi] & own_small[bi]))
 
 
 def _table_disclosure(table: pd.DataFrame, control: DisclosureControl, references: Mapping[str, str]) -> pd.DataFrame:
@@ -428,15 +442,18 @@ def _table_disclosure(table: pd.DataFrame, control: DisclosureControl, reference
     # another (complementary suppression) says so
     primary = _is_small(n, control) | _is_small(numerator, control) | _is_small(count_value, control) | den_sup
     secondary = (n_sup | num_sup | val_sup) & ~primary
-    # complements on the same denominator (tpr and fnr) go together
-    for a, b in COMPLEMENTS:
-        keyed = out[[*_KEY, "group"]].copy()
-        keyed["metric"] = keyed["metric"].replace({b: a})
-        keyed["_hide"] = hide
-        both = keyed["metric"].isin([a]).to_numpy()
-        if both.any():
-            joint = keyed[both].groupby([*_KEY, "group"], sort=False)["_hide"].transform("any").to_numpy()
-            hide[both] = joint
+    own = primary.copy()  # hidden for a small count of its own (or, below, one it is derived from)
+    # complements on the same denominator (tpr, fnr, unmet_need_rate) go together, in one pass so that
+    # a rate with two complements hides all three
+    keyed = out[[*_KEY, "group"]].copy()
+    keyed["metric"] = keyed["metric"].replace({b: a for a, b in COMPLEMENTS})
+    keyed["_hide"] = hide
+    keyed["_own"] = hide & own
+    both = keyed["metric"].isin([a for a, _ in COMPLEMENTS]).to_numpy()
+    if both.any():
+        grouped = keyed[both].groupby([*_KEY, "group"], sort=False)
+        hide[both] = grouped["_hide"].transform("any").to_numpy()
+        own[both] = grouped["_own"].transform("any").to_numpy()
 
     # recompute from rounded counts
     r_num = _round_counts(numerator, control)
@@ -455,14 +472,15 @@ def _table_disclosure(table: pd.DataFrame, control: DisclosureControl, reference
         arr[:] = np.where(is_count & np.isfinite(arr), rounded, arr)
 
     # statistics computed from other published ones are recomputed from them, and hidden with them
-    _derived(out, value, hide, references)
+    _derived(out, value, hide, references, own)
 
     was_defined = np.isfinite(value)
     value[hide], low[hide], high[hide] = np.nan, np.nan, np.nan
     scrubbed = {r: scrub_text(r, control) for r in dict.fromkeys(reason)}  # few distinct reasons
     reason = pd.Series(reason).map(scrubbed).to_numpy(dtype=object)
-    reason[hide & (was_defined | (reason == ""))] = suppressed_reason(control)
-    reason[secondary & hide] = SECONDARY_REASON
+    stated = hide & (was_defined | (reason == ""))
+    reason[stated & own] = suppressed_reason(control)
+    reason[(stated | secondary) & hide & ~own] = SECONDARY_REASON
     n_out = np.where(np.isfinite(n), _round_counts(n, control), np.nan)
     n_out[n_sup] = np.nan
     out["value"] = value
