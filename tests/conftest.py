@@ -25,3 +25,20 @@ def cohort_factory():
 def england_large() -> pd.DataFrame:
     """400,000 people of the default scenario: large enough for the realism tolerances."""
     return _cohort("england", 400_000, 11)
+
+
+@pytest.fixture(scope="module")
+def one_openmp_thread():
+    """Fit on one OpenMP thread: the suite may share 2 cores with other work, where threads spin."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="openmp"):
+        yield
+
+
+@pytest.fixture
+def callables_importable(monkeypatch):
+    """Make ``tests/_callables.py`` importable as ``_callables`` (for ``--model-callable``)."""
+    from pathlib import Path
+
+    monkeypatch.syspath_prepend(str(Path(__file__).parent))

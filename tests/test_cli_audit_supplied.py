@@ -14,7 +14,6 @@ import skops.io as sio
 from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from threadpoolctl import threadpool_limits
 
 from phm_audit._io import write_table
 from phm_audit.cli import main
@@ -24,15 +23,7 @@ FEATURES = ["age", "n_ltc_recorded", "cost_prior"]
 SEED = 4
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    with threadpool_limits(limits=1, user_api="openmp"):
-        yield
-
-
-@pytest.fixture(autouse=True)
-def _callables_importable(monkeypatch):
-    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+pytestmark = pytest.mark.usefixtures("one_openmp_thread", "callables_importable")
 
 
 @pytest.fixture(scope="module")

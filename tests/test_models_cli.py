@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import pickle
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -14,7 +13,6 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from threadpoolctl import threadpool_limits
 
 from phm_audit._io import read_table, write_table
 from phm_audit.cli import main
@@ -25,15 +23,7 @@ FEATURES = ["age", "n_ltc_recorded", "cost_prior"]
 TREE_PREDICTOR = "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    with threadpool_limits(limits=1, user_api="openmp"):
-        yield
-
-
-@pytest.fixture(autouse=True)
-def _callables_importable(monkeypatch):
-    monkeypatch.syspath_prepend(str(Path(__file__).parent))
+pytestmark = pytest.mark.usefixtures("one_openmp_thread", "callables_importable")
 
 
 @pytest.fixture(scope="module")
