@@ -149,8 +149,19 @@ class DisclosureControl:
         }
 
 
+#: Why a hidden row is hidden, strongest first (a derived row takes the strongest of its sources).
+_OWN_SMALL, _COMPLEMENT_SMALL, _PROTECTS = 1, 2, 3
+
 #: The ``reason`` of a value hidden only so that a smaller suppressed one cannot be worked out.
 SECONDARY_REASON = "suppressed (disclosure control): hidden so that a smaller suppressed group cannot be derived"
+
+
+def complement_reason(control: DisclosureControl) -> str:
+    """The ``reason`` of a rate hidden because its complement (1 - rate, e.g. fnr for tpr) counts few people."""
+    return (
+        "suppressed (disclosure control): its complement (1 minus this rate) counts fewer than "
+        f"{control.threshold + 1} people"
+    )
 
 
 def suppressed_reason(control: DisclosureControl) -> str:
@@ -351,13 +362,13 @@ def _derived(
     value: np.ndarray,
     hide: np.ndarray,
     references: Mapping[str, str],
-    own_small: np.ndarray | None = None,
+    cause: np.ndarray | None = None,
 ) -> None:
     """Recompute (in place) metrics derived from other rows, from those rows' published values.
 
-    A derived row is hidden with its sources. ``own_small`` marks the rows hidden for a small count
-    of their own; a derived row inherits the mark from a source that has it, so that a row hidden
-    only because its source protects another group says so, rather than "fewer than 8".
+    A derived row is hidden with its sources, and takes the strongest ``cause`` among its hidden
+    sources (:data:`_OWN_SMALL` before :data:`_COMPLEMENT_SMALL` before :data:`_PROTECTS`), so that its
+    reason names why the count behind it is not published.
     """
     metrics = out["metric"].to_numpy(dtype=object).astype(str)
     found_recipes = {m: derivation(m) for m in dict.fromkeys(metrics)}
@@ -396,8 +407,10 @@ def _derived(
     own = value[rows]
     value[rows] = np.where(found & np.isfinite(own) & np.isfinite(combined), combined, own)
     hide[rows] |= found & (hide[ai] | hide[bi])
-    if own_small is not None:
-        own_small[rows] |= found & ((hide[ai] & own_small[ai]) | (hide[bi] & own_small[bi]))
+    if cause is not None:
+        ca = np.where(found & hide[ai], cause[ai], _PROTECTS)
+        cb = np.where(found & hide[bi], cause[bi], _PROTECTS)
+        cause[rows] = np.minimum(cause[rows], np.minimum(ca, cb))
 
 
 def _table_disclosure(table: pd.DataFrame, control: DisclosureControl, references: Mapping[str, str]) -> pd.DataFrame:
@@ -442,18 +455,20 @@ def _table_disclosure(table: pd.DataFrame, control: DisclosureControl, reference
     # another (complementary suppression) says so
     primary = _is_small(n, control) | _is_small(numerator, control) | _is_small(count_value, control) | den_sup
     secondary = (n_sup | num_sup | val_sup) & ~primary
-    own = primary.copy()  # hidden for a small count of its own (or, below, one it is derived from)
+    # why a hidden row is hidden: its own small count, its complement's, or to protect another cell
+    cause = np.where(primary, _OWN_SMALL, _PROTECTS).astype(np.int8)
     # complements on the same denominator (tpr, fnr, unmet_need_rate) go together, in one pass so that
     # a rate with two complements hides all three
     keyed = out[[*_KEY, "group"]].copy()
     keyed["metric"] = keyed["metric"].replace({b: a for a, b in COMPLEMENTS})
     keyed["_hide"] = hide
-    keyed["_own"] = hide & own
+    keyed["_small"] = hide & primary
     both = keyed["metric"].isin([a for a, _ in COMPLEMENTS]).to_numpy()
     if both.any():
         grouped = keyed[both].groupby([*_KEY, "group"], sort=False)
         hide[both] = grouped["_hide"].transform("any").to_numpy()
-        own[both] = grouped["_own"].transform("any").to_numpy()
+        partner_small = grouped["_small"].transform("any").to_numpy() & ~primary[both]
+        cause[both] = np.where(partner_small, _COMPLEMENT_SMALL, cause[both])
 
     # recompute from rounded counts
     r_num = _round_counts(numerator, control)
@@ -472,15 +487,16 @@ def _table_disclosure(table: pd.DataFrame, control: DisclosureControl, reference
         arr[:] = np.where(is_count & np.isfinite(arr), rounded, arr)
 
     # statistics computed from other published ones are recomputed from them, and hidden with them
-    _derived(out, value, hide, references, own)
+    _derived(out, value, hide, references, cause)
 
     was_defined = np.isfinite(value)
     value[hide], low[hide], high[hide] = np.nan, np.nan, np.nan
     scrubbed = {r: scrub_text(r, control) for r in dict.fromkeys(reason)}  # few distinct reasons
     reason = pd.Series(reason).map(scrubbed).to_numpy(dtype=object)
     stated = hide & (was_defined | (reason == ""))
-    reason[stated & own] = suppressed_reason(control)
-    reason[(stated | secondary) & hide & ~own] = SECONDARY_REASON
+    reason[stated & (cause == _OWN_SMALL)] = suppressed_reason(control)
+    reason[stated & (cause == _COMPLEMENT_SMALL)] = complement_reason(control)
+    reason[(stated | secondary) & hide & (cause == _PROTECTS)] = SECONDARY_REASON
     n_out = np.where(np.isfinite(n), _round_counts(n, control), np.nan)
     n_out[n_sup] = np.nan
     out["value"] = value

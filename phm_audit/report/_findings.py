@@ -572,7 +572,7 @@ class _Row(NamedTuple):
     reason: str
 
 
-_FEWER = re.compile(r"^suppressed.*fewer than (\d+)")
+_FEWER = re.compile(r"^suppressed \(disclosure control\): fewer than (\d+) people$")
 
 
 def _bounded_findings(
