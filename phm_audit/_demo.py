@@ -132,8 +132,8 @@ def build_demo_result(
     # copies of the people, with one OpenMP thread (the audit takes the other core)
     side = _Background(_label_choice_and_explanations, train.copy(), audited.copy(), fitted, spec, seed)
     side.start()
-    with stage(f"auditing {len(scored)} models on {len(audited):,} people"):
-        result = audit(audited, scored, spec)
+    with stage(f"auditing {len(scored)} models on {len(audited):,} people") as tick:
+        result = audit(audited, scored, spec, progress=tick)
     what = "retraining the cost learner on each label (label choice)" + (
         f" and explaining {EXPLAINED_MODEL} with SHAP on a 5,000-person sample" if explain else ""
     )

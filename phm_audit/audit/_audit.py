@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -193,7 +193,13 @@ def _calibration(
             return
 
 
-def audit(cohort: pd.DataFrame, scores: ScoresInput, spec: AuditSpec | None = None) -> AuditResult:
+def audit(
+    cohort: pd.DataFrame,
+    scores: ScoresInput,
+    spec: AuditSpec | None = None,
+    *,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> AuditResult:
     """Audit the scores of one or more models on a cohort.
 
     Parameters
@@ -206,6 +212,9 @@ def audit(cohort: pd.DataFrame, scores: ScoresInput, spec: AuditSpec | None = No
     spec : AuditSpec, optional
         What to audit; the default audits ethnicity, deprivation, sex, age band and digital
         exclusion, and ethnicity x deprivation, at the top 1%, 3% and 5%.
+    progress : callable, optional
+        Called as ``progress(done, total, name)`` after each model is audited (the command line draws
+        a bar with it).
 
     Returns
     -------
@@ -248,7 +257,9 @@ def audit(cohort: pd.DataFrame, scores: ScoresInput, spec: AuditSpec | None = No
     level, n_boot, min_size = spec.confidence, spec.n_boot, spec.min_group_size
     positive_need = int((need > 0).sum())
     primary = parse_operating_point(spec.primary)
-    for model in models:
+    for done, model in enumerate(models):
+        if progress is not None:
+            progress(done, len(models), model.name)
         for op in operating_points if "fairness" in run else []:
             flagged = flag(model.scores, op, places=places.get(op.by))
             high_need = top_k_mask(need, int(flagged.sum()), need_order)
@@ -378,6 +389,8 @@ def audit(cohort: pd.DataFrame, scores: ScoresInput, spec: AuditSpec | None = No
                 if note:
                     notes.append(note)
                     break
+    if progress is not None:
+        progress(len(models), len(models), "")
     if "judgement" in run and len(models) > 1:
         k = int(flag(models[0].scores, primary, places=places.get(primary.by)).sum())
         notes.extend(

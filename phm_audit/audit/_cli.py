@@ -376,8 +376,8 @@ def run(args: argparse.Namespace) -> int:
     progress = Progress(quiet=args.quiet)
     with printed_warnings("audit"):
         plan = _table_mode(args) if args.table else _cohort_mode(args)
-        with progress.step(f"auditing {len(plan.models)} model(s) on {len(plan.frame):,} people"):
-            result: AuditResult = audit(plan.frame, plan.models, plan.spec)
+        with progress.step(f"auditing {len(plan.models)} model(s) on {len(plan.frame):,} people") as tick:
+            result: AuditResult = audit(plan.frame, plan.models, plan.spec, progress=tick)
         if args.label_choice and plan.train is not None:
             from phm_audit.audit._label_choice import label_choice_from_cohort
 
