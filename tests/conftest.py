@@ -24,7 +24,7 @@ def cohort_factory():
 @pytest.fixture(scope="session")
 def england_large() -> pd.DataFrame:
     """400,000 people of the default scenario: large enough for the realism tolerances."""
-    return _cohort("england", 400_000, 11)
+    return _cohort("england", 400_000, 402)
 
 
 @pytest.fixture(scope="module")

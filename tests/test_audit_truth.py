@@ -39,8 +39,8 @@ SPEC = AuditSpec(
 @pytest.fixture(scope="module")
 def england():
     # 600,000 people, 300,000 audited: the top 3% then holds about 1,100 high-need people of the least
-    # deprived fifth, so their unmet-need rate has a standard error near 0.014, against a planted
-    # difference of about 0.035 (benchmarks/truth_margins.py measures it over seeds).
+    # deprived fifth, so their unmet-need rate has a standard error near 0.014 (benchmarks/truth_margins.py
+    # measures the margins over seeds).
     train, audited, models = _scored("england", 600_000, 211)
     result = audit(
         audited,
@@ -105,36 +105,33 @@ def test_no_gap_intervals_of_the_label_gap_cover_1_as_often_as_they_promise():
 
 
 @pytest.mark.slow
-def test_label_choice_moves_the_flagged(england):
-    """Retrained on recorded conditions, the learner flags more of IMD quintile 1 than trained on cost.
+def test_label_choice_moves_the_flagged_towards_need(england):
+    """Flagging by true need takes more of IMD quintile 1 into the top 3% than the cost-trained learner.
 
-    Quintile 1's share of the top 3%: 0.264-0.280 on conditions against 0.245-0.257 on cost over seeds 17,
-    5, 3, 8, 11, 23 and 101 (a difference of 0.02-0.03 with a spread near 0.004 over seeds: about 5 spreads
-    from 0, a failure probability below 1e-6); flagging by true need flags more of quintile 1 still.
+    Quintile 1's share of the top 3% over seeds 101-104 on 600,000 people: 0.279-0.286 flagged by
+    ``need_true_next`` against 0.247-0.265 by the cost learner (a difference of 0.026 with a spread of 0.006
+    over seeds: 4.2 spreads, P(fail) 1e-5). The learner retrained on recorded conditions lies between
+    (0.270-0.280, 0.020 above cost with a spread of 0.009: 2.3 spreads, P(fail) 0.01), too close to assert
+    on one cohort; ``benchmarks/truth_margins.py`` shows it over seeds.
     """
     train, audited, _ = england
     result = label_choice(train, audited, SPEC, labels=["cost_next", "n_conditions_next"])
     share = result.get(metric="flagged_share", attribute="imd_quintile", group="1").set_index("target")["value"]
-    assert share["n_conditions_next"] > share["cost_next"]
     truth = result.get(model="flag by need_true_next", metric="flagged_share", attribute="imd_quintile", group="1")
     assert truth["value"].iloc[0] > share["cost_next"]
 
 
 @pytest.mark.slow
-def test_england_unmet_need_is_higher_in_the_most_deprived_and_need_based_flagging_shrinks_it(england):
-    """The cost model leaves quintile 1 more unmet need than quintile 5, and a need-trained model less.
+def test_england_a_need_trained_model_narrows_the_unmet_need_gap_of_the_most_deprived(england):
+    """A need-trained model leaves quintile 1 less unmet need, relative to quintile 5, than the cost model.
 
-    Over seeds 17, 5, 3, 8, 11, 23 and 101 on 600,000 people: the cost model's gap (quintile 1 minus 5)
-    is +0.024 to +0.046 (mean 0.035, spread 0.008: 4.4 spreads above 0, failure probability about 1e-5);
-    the need-trained model's is lower by 0.04-0.07 (spread near 0.012 over seeds: 3.5 spreads or more, a
-    failure probability below 3e-4); flagging by true need itself flags a larger share of quintile 1 than
-    the cost model by about 0.03 (several times its spread).
+    Unmet-need gap (quintile 1 minus 5) at the top 3% over seeds 101-104 on 600,000 people: the cost
+    model's +0.031, +0.019, +0.042, -0.003; the need-trained model's lower by 0.043-0.070 (mean 0.054,
+    spread 0.013: 4.1 spreads, P(fail) 2e-5). Flagging by true need takes a larger share of quintile 1 than
+    the cost model (4.2 spreads, P 1e-5). The cost model's own gap is positive on average (0.022) but
+    spreads by 0.019 between cohorts of this size (P(negative) 0.12), so it is not asserted on one cohort.
     """
     _, _, result = england
-    unmet = result.get(
-        model="actuarial_cost", analysis="allocation", metric="unmet_need_rate", attribute="imd_quintile"
-    ).set_index("group")["value"]
-    assert unmet["1"] > unmet["5"]
     gap_now = _row(
         result,
         model="actuarial_cost",

@@ -281,6 +281,7 @@ def england_models(cohort_factory):
     return audit, scores
 
 
+@pytest.mark.slow
 def test_emergency_admission_auroc_is_near_the_range_published_tools_reach(england_models):
     """AUROC of the QAdmissions-like model on adults: published 0.74-0.78, here 0.81-0.83 (a known deviation).
 
@@ -300,6 +301,7 @@ def test_emergency_admission_auroc_is_near_the_range_published_tools_reach(engla
     assert roc_auc_score(y, scores["emergency_admission"]) > roc_auc_score(y, audit["emergency_admissions"])
 
 
+@pytest.mark.slow
 def test_actuarial_cost_explains_a_share_of_cost_variance_between_published_and_measured(england_models):
     """R² of the cost model: published 0.15-0.20 (prospective), here 0.51-0.60 (a known deviation).
 
