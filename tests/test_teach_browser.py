@@ -184,9 +184,13 @@ def _check(state: dict, data: dict, g: int, c: int, label: int) -> None:
 
 
 def test_sliders_move_with_the_keyboard_to_the_precomputed_values_offline(teach_built, tmp_path):
-    data = teach_built["data"]
-    url = teach_built["page"].resolve().as_uri()
-    browser = DevTools(str(tmp_path / "profile"))
+    drive(teach_built["page"], teach_built["data"], tmp_path / "profile")
+
+
+def drive(page, data: dict, profile) -> None:
+    """Open ``page`` offline, move every slider with the keyboard, check each display against ``data``."""
+    url = page.resolve().as_uri()
+    browser = DevTools(str(profile))
     try:
         target = browser.send("Target.createTarget", {"url": "about:blank"})["targetId"]
         session = browser.send("Target.attachToTarget", {"targetId": target, "flatten": True})["sessionId"]

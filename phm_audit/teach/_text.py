@@ -355,9 +355,10 @@ def steps(grid: Grid) -> list[Step]:
                 f"The cost-trained model gives the most deprived fifth {pct(fs(g_zero, COST, Q1))} of its places, "
                 f"the conditions-trained model {pct(fs(g_zero, CONDITIONS, Q1))}, a difference of "
                 f"{_points_diff(fs(g_zero, COST, Q1), fs(g_zero, CONDITIONS, Q1))}; their share of the highest "
-                f"need is {pct(hn(g_zero, Q1))}. Where access is equal, the choice of label barely matters: it is "
-                f"the access gap that makes cost a biased measure of need. (All on {n_aud} audited people, the "
-                "same people at every access gap.)",
+                f"need is {pct(hn(g_zero, Q1))}. At a {gx} access gap the two labels differ by "
+                f"{_points_diff(fs(g_max, COST, Q1), fs(g_max, CONDITIONS, Q1))}. Where access is equal, the "
+                "choice of label matters little for who is flagged: it is the access gap that makes cost a biased "
+                f"measure of need. (All on {n_aud} audited people, the same people at every access gap.)",
             ),
             gap=g_zero,
             capacity=c3,
