@@ -384,6 +384,9 @@ def render_page(data: dict[str, Any]) -> str:
         "@@SEED@@": str(data["seed"]),
         "@@N_BOOT@@": str(data["n_boot"]),
         "@@GAPS@@": gaps_text,
+        "@@CROSSED@@": (
+            f"{len(data['gaps']) ** 2} cohorts instead of {len(data['gaps'])}, {len(data['gaps'])} times the build time"
+        ),
         "@@LABELS@@": html.escape(label_names),
         "@@VERSION@@": html.escape(__version__),
         "@@OBERMEYER@@": OBERMEYER,
@@ -503,7 +506,9 @@ is at the top 3% whatever the capacity slider says; the other columns follow the
 scenario with planned care at equal need lowered by the gap for the most deprived fifth of areas
 (<code>planned_access.imd_q1</code>) and for Asian, Black, Mixed and Other ethnic groups
 (<code>planned_access.asian</code>, <code>black</code>, <code>mixed</code>, <code>other</code>); recording of
-conditions falls with access as the scenario says. The same seed (@@SEED@@) makes them the same people at every gap.
+conditions falls with access as the scenario says. One slider sets both gaps: the two crossed would need a cohort
+for every pair of gaps, @@CROSSED@@. The same seed (@@SEED@@) makes them the same people at
+every gap.
 Half of each cohort trained the same gradient-boosted learner (no ethnicity or deprivation input) on each label
 (@@LABELS@@); the other half, about @@N_AUD@@ people, were audited with <code>phm_audit.audit.audit</code>:
 calibration at equal score (the label gap), a threshold sweep over 100 capacities from 0.5% to 50%, and actuarial
