@@ -388,7 +388,11 @@ def exercises(grid: Grid) -> list[Exercise]:
     if first is None:
         answer = "On this grid the interval never excludes 1. "
     else:
-        answer = f"At an access gap of <strong>{gap_words(grid.gaps[first])}</strong>. "
+        lo = grid.label_gap(first, COST, "imd_quintile", Q1)["lo"]
+        answer = (
+            f"At an access gap of <strong>{gap_words(grid.gaps[first])}</strong> (the interval's lower end is "
+            f"{fixed(lo, 3)}). "
+        )
     answer += (
         "The label gap of the most deprived fifth (cost-trained model) at each gap: " + "; ".join(rows) + ". With more "
         "people the intervals narrow and a smaller gap is detected; with fewer, a real gap can go unseen: "
@@ -411,12 +415,23 @@ def exercises(grid: Grid) -> list[Exercise]:
             ans = "The counts are suppressed by disclosure control at this size."
         else:
             more = left_cost - left_cond
+            if more > 0:
+                verdict = f"the need label brings in <strong>{count(more)}</strong> more"
+            elif more == 0:
+                verdict = "the need label brings in <strong>none</strong> (the same number left out)"
+            else:
+                verdict = (
+                    f"the need label brings in <strong>none</strong>: it leaves out {count(-more)} more. It flags "
+                    f"more of the fifth ({pct(grid.sweep(g, CONDITIONS, 'imd_quintile', 'fs', Q1, c3))} of its "
+                    f"places against {pct(grid.sweep(g, COST, 'imd_quintile', 'fs', Q1, c3))}), but recorded "
+                    "conditions are a noisier measure of true need than cost is here, so fewer of those it flags "
+                    "are among the highest need: a fairer share is not the same as reaching the people in need"
+                )
             ans = (
                 f"The cost-trained model leaves out {count(left_cost)} of the most deprived fifth's high-need "
-                f"people, the conditions-trained model {count(left_cond)}: the need label brings in "
-                f"<strong>{count(more) if more >= 0 else '−' + count(-more)}</strong> more, of {n_aud} audited "
-                f"people ({count(per_cost)} against {count(per_cond)} left out per 100,000 people in the fifth; "
-                "counts rounded to 5 by disclosure control)."
+                f"people, the conditions-trained model {count(left_cond)}: {verdict}. Of {n_aud} audited people; "
+                f"{count(per_cost)} against {count(per_cond)} left out per 100,000 people in the fifth; counts "
+                "rounded to 5 by disclosure control."
             )
         out.append(
             Exercise(
