@@ -7,13 +7,16 @@ each label, a simulated clinician and a combined pathway, and writes one self-co
 disclosure-controlled values up. :func:`build_teach_data` returns those values; :func:`render_page`
 turns them into the page.
 
+``phm_audit.teach("reports/teach/index.html")`` (or ``phm-audit teach``) builds the default grid: seven
+access gaps of 100,000 people each.
+
 Examples
 --------
->>> import tempfile, pathlib
->>> from phm_audit.teach import teach
->>> page = teach(pathlib.Path(tempfile.mkdtemp()) / "teach.html", n=2000, gaps=(0.0, 0.3), n_boot=0)
->>> page.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
-True
+One grid point is the ``no_gap`` scenario with planned care lowered for both groups:
+
+>>> from phm_audit.teach import scenario_overrides
+>>> scenario_overrides(0.3)["planned_access.imd_q1"], scenario_overrides(0.3)["planned_access.black"]
+(0.7, 0.7)
 """
 
 from phm_audit.teach._api import DEFAULT_OUT, teach

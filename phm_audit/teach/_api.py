@@ -87,6 +87,15 @@ def teach(
     ------
     PhmInputError
         A bad ``out``, ``n``, ``seed``, ``gaps``, ``n_boot`` or ``n_jobs``, before any work is done.
+
+    Examples
+    --------
+    ``teach()`` writes ``reports/teach/index.html`` from the default grid; a wrong file name fails at once:
+
+    >>> teach("reports/teach/page.txt")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    phm_audit.exceptions.PhmInputError: the page must be an .html file; got 'reports/teach/page.txt' (...)
     """
     from phm_audit.teach._page import render_page
 
