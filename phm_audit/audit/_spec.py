@@ -264,12 +264,17 @@ class ScoredModel:
     target : str, optional
         The outcome the score predicts on its own scale (a probability or an expected value of that
         column); enables weak calibration (calibration-in-the-large, slope, ICI).
+    label : str, optional
+        The outcome the model was trained on, or a rule ranks by (``cost_next`` for last year's cost),
+        whether or not the score is on its scale; default ``target``. The report's headline reads it
+        to tell a cost label from a need label.
     """
 
     name: str
     scores: np.ndarray
     kind: str = "supplied"
     target: str | None = None
+    label: str | None = None
 
     def __post_init__(self) -> None:
         arr = np.asarray(self.scores)

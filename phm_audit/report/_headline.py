@@ -10,8 +10,8 @@ The headline answers, for the audited models at the primary operating point:
   ``mechanism`` of every statement on a group):
 
   ``label``
-      The model ranks by cost (its label is a cost, :data:`~phm_audit.models._builtin.COST_LABELS`
-      or the spec's cost target) and the label gap at equal score (need ratio over cost ratio)
+      The model ranks by cost (its label is the spec's cost target or names a cost:
+      ``cost_next``, ``avoidable_cost_next``) and the label gap at equal score (need ratio over cost ratio)
       is graded ``flag``: at the same score the group has more need per pound than the reference
       group, so a cost label under-states its need. What would fix it: a need label.
   ``base_rate``
@@ -200,12 +200,13 @@ def _per_100k(x: float) -> str:
 
 
 def model_label(model: Mapping[str, Any]) -> str | None:
-    """The label a model was trained on (or a rule ranks by): its target, the label in its name
-    (``actuarial_cost[n_conditions_next]``), or the built-in registry's; None if not known.
+    """The label a model was trained on (or a rule ranks by): the label in its name
+    (``actuarial_cost[n_conditions_next]``), its ``label`` (:class:`~phm_audit.audit.ScoredModel`), or
+    its target; None if not known.
 
     Examples
     --------
-    >>> model_label({"name": "prior_cost", "kind": "rule", "target": None})
+    >>> model_label({"name": "prior_cost", "kind": "rule", "target": None, "label": "cost_next"})
     'cost_next'
     >>> model_label({"name": "actuarial_cost[n_conditions_next]", "kind": "clinical", "target": None})
     'n_conditions_next'
@@ -216,20 +217,17 @@ def model_label(model: Mapping[str, Any]) -> str | None:
     m = re.fullmatch(r"(.+)\[(.+)\]", name)
     if m:
         return m.group(2)
-    if model.get("target"):
-        return str(model["target"])
-    from phm_audit.models._registry import _REGISTRY
-
-    entry = _REGISTRY.get(name)
-    return entry.target if entry is not None else None
+    for key in ("label", "target"):
+        if model.get(key):
+            return str(model[key])
+    return None
 
 
 def _label_kind(label: str | None, cost_target: str) -> str | None:
-    from phm_audit.models._builtin import COST_LABELS
-
+    """``cost`` for a cost label (the spec's cost target, or any label naming a cost), ``need`` otherwise."""
     if label is None:
         return None
-    return "cost" if label in COST_LABELS or label == cost_target else "need"
+    return "cost" if label == cost_target or "cost" in label else "need"
 
 
 def _proxy(target: str) -> bool:
@@ -249,22 +247,31 @@ class _Table:
     metric and target."""
 
     def __init__(self, table: pd.DataFrame) -> None:
-        wanted = table["analysis"].isin(["fairness", "calibration", "thresholds", "allocation"])
+        analysis, metric = table["analysis"], table["metric"]
+        wanted = (
+            ((analysis == "fairness") & metric.isin(["flagged_share", "high_need_share"]))
+            | ((analysis == "calibration") & metric.str.endswith("_at_equal_score"))
+            | ((analysis == "thresholds") & (metric == "unmet_need_rate"))
+            | ((analysis == "allocation") & metric.str.startswith("flagged_share"))
+        )
         sub = table[wanted]
         keys = sub[["model", "analysis", "attribute", "group", "operating_point", "metric", "target"]].astype(str)
-        self.rows: dict[tuple[str, ...], tuple[float | None, float | None, float | None, int | None]] = {}
         values = sub["value"].to_numpy(dtype=np.float64)
         lows = sub["ci_low"].to_numpy(dtype=np.float64)
         highs = sub["ci_high"].to_numpy(dtype=np.float64)
         ns = sub["n"].to_numpy(dtype=np.float64, na_value=np.nan)
-        for key, v, lo, hi, n in zip(map(tuple, keys.to_numpy()), values, lows, highs, ns, strict=True):
+        self.rows: dict[tuple[str, ...], tuple[float | None, float | None, float | None, int | None]] = {}
+        for key, v, lo, hi, n in zip(
+            map(tuple, keys.to_numpy()), values.tolist(), lows.tolist(), highs.tolist(), ns.tolist(), strict=True
+        ):
             row = (_clean(v), _clean(lo), _clean(hi), None if not math.isfinite(n) else int(n))
             self.rows[key] = row
             self.rows.setdefault((*key[:6], "*"), row)
-        self.sweep_ops: dict[str, list[str]] = {}
         th = sub[sub["analysis"] == "thresholds"]
-        for model, ops in th.groupby("model", sort=False)["operating_point"]:
-            self.sweep_ops[str(model)] = list(dict.fromkeys(map(str, ops)))
+        self.sweep_ops: dict[str, list[str]] = {
+            str(model): list(dict.fromkeys(map(str, ops)))
+            for model, ops in th.groupby("model", sort=False)["operating_point"]
+        }
 
     def get(
         self, model: str, analysis: str, attribute: str, group: str, op: str, metric: str, target: str = "*"
@@ -338,10 +345,11 @@ def headline(
     labels = {str(m["name"]): _label_kind(model_label(m), result.spec.cost_target) for m in result.models}
     by_cell: dict[tuple[str, ...], Finding] = {}
     for f in cells:
-        if f.value is None and f.reason:
-            by_cell.setdefault((f.model, f.metric, f.attribute, f.group, f.operating_point), f)
-            continue
-        by_cell[(f.model, f.metric, f.attribute, f.group, f.operating_point)] = f
+        for op in (f.operating_point, "*") if f.analysis == "calibration" else (f.operating_point,):
+            if f.value is None and f.reason:
+                by_cell.setdefault((f.model, f.metric, f.attribute, f.group, op), f)
+            else:
+                by_cell[(f.model, f.metric, f.attribute, f.group, op)] = f
     calib_ops = {(f.model, f.attribute, f.group): f.operating_point for f in cells if f.analysis == "calibration"}
 
     def shortfall(model: str, attribute: str, group: str) -> float:
@@ -371,25 +379,29 @@ def headline(
                 candidates.append(
                     _Candidate("under_stated", mechanism, model, attribute, group, people, lead.effect, lead)
                 )
-    statements = _combine(candidates)
-    # capacity and allocation for the first effects on the equity attributes
+    candidates = [c for c in candidates if _distinct(c, by_cell, result)]
+
+    def tier(c: _Candidate) -> int:
+        if c.kind in ("capacity", "allocation"):
+            return 1
+        if c.attribute in equity:
+            return 0 if c.people > 0 else 2
+        return 3
+
+    def rank(c: _Candidate) -> tuple[Any, ...]:
+        return (tier(c), -round(c.people, 6), -c.effect, c.model, c.attribute, c.group)
+
+    statements = sorted(_combine(candidates), key=rank)
+    # capacity and allocation for the first effects on the equity attributes that leave people out
     follow: list[_Candidate] = []
-    for c in [s for s in statements if s.attribute in equity][:3]:
+    for c in [s for s in statements if s.attribute in equity and s.people > 0][:2]:
         cap = _capacity(c, index, primary, population)
         if cap is not None:
             follow.append(cap)
         alloc = _allocation(c, index, primary, population, labels)
         if alloc is not None:
             follow.append(alloc)
-
-    def tier(c: _Candidate) -> int:
-        if c.kind in ("capacity", "allocation"):
-            return 1
-        return 0 if c.attribute in equity else 2
-
-    ranked = sorted(
-        statements + follow, key=lambda c: (tier(c), -round(c.people, 6), -c.effect, c.model, c.attribute, c.group)
-    )
+    ranked = sorted(statements + follow, key=rank)
     out = [_statement(c, result, index, level, primary, by_cell) for c in ranked]
     return out[:max_statements]
 
@@ -421,6 +433,28 @@ def _mechanism(
     if nr_flag and lg is not None and holds_one(lg.ci_low, lg.ci_high):
         return "base_rate"
     return None
+
+
+def _distinct(c: _Candidate, by_cell: Mapping[tuple[str, ...], Finding], result: AuditResult) -> bool:
+    """Whether an intersection's effect is its own: further from parity than each of its components' (a
+    component that is its attribute's reference group stands at parity). A single attribute always is."""
+    attributes, groups = c.attribute.split(" x "), c.group.split(" | ")
+    if len(attributes) < 2 or len(attributes) != len(groups):
+        return True
+    f = c.finding
+    if f.value is None:
+        return False
+    low = f.metric == "flagged_to_high_need_ratio"
+    for attribute, group in zip(attributes, groups, strict=True):
+        if str(result.groups.get(attribute, {}).get("reference", "")) == group:
+            continue
+        op = f.operating_point if f.analysis != "calibration" else "*"
+        part = by_cell.get((c.model, f.metric, attribute, group, op))
+        if part is None or part.value is None:
+            continue
+        if (low and part.value <= f.value) or (not low and part.value >= f.value):
+            return False
+    return True
 
 
 def _combine(candidates: list[_Candidate]) -> list[_Candidate]:
@@ -516,10 +550,7 @@ def _main_need_cell(c: _Candidate, by_cell: Mapping[tuple[str, ...], Finding]) -
     if c.finding.analysis == "calibration":
         return c.finding
     metric = "label_gap_at_equal_score" if c.mechanism == "label" else "need_ratio_at_equal_score"
-    for key, f in by_cell.items():
-        if key[0] == c.model and key[1] == metric and key[2] == c.attribute and key[3] == c.group:
-            return f
-    return None
+    return by_cell.get((c.model, metric, c.attribute, c.group, "*"))
 
 
 def _why(c: _Candidate, level: float, by_cell: Mapping[tuple[str, ...], Finding], beside: Any) -> str:
