@@ -16,11 +16,17 @@ The headline answers, for the audited models at the primary operating point:
       group, so a cost label under-states its need. What would fix it: a need label.
   ``base_rate``
       The model is not trained on cost (its label is a measure of need or health) and the need
-      ratio at equal score is graded ``flag``: at the same score the group is sicker, as a noisy
+      ratio at equal score is graded ``flag``, and not explained by the label (below): at the same
+      score the group is sicker, as a noisy
       score of a group with a higher base rate of need is (regression towards the group's mean).
       The label gap says nothing about such a score: it describes cost against need in the
       population, and is much the same for every score. What would fix it: calibration within
       groups or a group-aware threshold.
+
+  A model trained on a recorded proxy of need (``n_conditions_next``), audited against ground truth
+  (``need_true_next``), is under-stated by its label where the need ratio against ground truth over
+  the need ratio against its own label exceeds ``FindingRules.label_gap`` and their intervals do not
+  overlap: the score is fair to its label, and the recorded label under-states the group's need.
 
   For a model whose label is not known (a supplied model without a target), the data decide:
   ``label`` where the label gap is a flag and the cost ratio at equal score is at 1 (its interval
@@ -302,6 +308,7 @@ def headline(
     cells: Sequence[Finding],
     *,
     max_statements: int = MAX_STATEMENTS,
+    label_gap: float = 1.1,
 ) -> list[Statement]:
     """What the audit found, in at most ``max_statements`` statements (see the module documentation).
 
@@ -313,6 +320,9 @@ def headline(
         Its graded cells, from :func:`~phm_audit.report._findings.findings` (not combined).
     max_statements : int, default 12
         Most statements.
+    label_gap : float, default 1.1
+        For a model trained on a recorded proxy of need: the need ratio against ground truth over the
+        need ratio against its own label above which the label is the mechanism (``FindingRules.label_gap``).
 
     Returns
     -------
@@ -342,7 +352,8 @@ def headline(
     population = float(population) if isinstance(population, int | float) and population else math.nan
     index = _Table(table)
     equity = set(result.spec.equity)
-    labels = {str(m["name"]): _label_kind(model_label(m), result.spec.cost_target) for m in result.models}
+    model_labels = {str(m["name"]): model_label(m) for m in result.models}
+    labels = {name: _label_kind(label, result.spec.cost_target) for name, label in model_labels.items()}
     by_cell: dict[tuple[str, ...], Finding] = {}
     for f in cells:
         for op in (f.operating_point, "*") if f.analysis == "calibration" else (f.operating_point,):
@@ -365,7 +376,9 @@ def headline(
         op = calib_ops.get((model, attribute, group), "")
         lg = by_cell.get((model, "label_gap_at_equal_score", attribute, group, op))
         nr = by_cell.get((model, "need_ratio_at_equal_score", attribute, group, op))
-        mechanism = _mechanism(labels.get(model), lg, nr, index, model, attribute, group, op)
+        mechanism = _mechanism(
+            model_labels.get(model), lg, nr, index, model, attribute, group, op, result.spec.cost_target, label_gap
+        )
         sel = by_cell.get((model, "flagged_to_high_need_ratio", attribute, group, primary))
         people = shortfall(model, attribute, group)
         on_equity = attribute in equity
@@ -374,11 +387,14 @@ def headline(
         if sel is not None and sel.grade == "flag" and sel.adverse:
             candidates.append(_Candidate("under_served", mechanism, model, attribute, group, people, sel.effect, sel))
         elif mechanism is not None:
-            lead = lg if mechanism == "label" else nr
+            lead = lg if mechanism == "label" and labels.get(model) != "need" else nr
             if lead is not None:
                 candidates.append(
                     _Candidate("under_stated", mechanism, model, attribute, group, people, lead.effect, lead)
                 )
+        if candidates and candidates[-1].model == model and candidates[-1].group == group:
+            candidates[-1].extra["cost_label"] = mechanism == "label" and labels.get(model) != "need"
+            candidates[-1].extra["label"] = model_labels.get(model)
     candidates = [c for c in candidates if _distinct(c, by_cell, result)]
 
     def tier(c: _Candidate) -> int:
@@ -415,17 +431,34 @@ def _mechanism(
     attribute: str,
     group: str,
     op: str,
+    cost_target: str,
+    label_gap: float,
 ) -> str | None:
+    """``label``, ``base_rate`` or None for a model's calibration cells of one group (see the module docs)."""
     lg_flag = lg is not None and lg.grade == "flag" and lg.adverse
     nr_flag = nr is not None and nr.grade == "flag" and nr.adverse
-    if label == "cost":
-        return "label" if lg_flag else None
-    if label == "need":
-        return "base_rate" if nr_flag else None
 
     def holds_one(lo: float | None, hi: float | None) -> bool:
         return lo is not None and hi is not None and lo <= 1 <= hi
 
+    kind = _label_kind(label, cost_target)
+    if kind == "cost":
+        return "label" if lg_flag else None
+    if kind == "need" and label is not None:
+        if not nr_flag or nr is None:
+            return None
+        if label in GROUND_TRUTH_TARGETS or nr.target == label:
+            return "base_rate"
+        # a recorded proxy as the label, need measured otherwise (ground truth): the label is the mechanism
+        # where the score is calibrated to its own label across groups (its ratio against the label holds 1)
+        own = index.get(model, "calibration", attribute, group, op, "need_ratio_at_equal_score", label)
+        if own[0] is None or nr.value is None or nr.ci_low is None or own[2] is None:
+            return None
+        # the part of the need ratio the label accounts for: need over the label at equal score, beyond the
+        # flag threshold of a label gap, with the two intervals apart
+        if nr.value / own[0] > label_gap and own[2] < nr.ci_low:
+            return "label"
+        return "base_rate"
     if lg_flag and lg is not None:
         cr = index.get(model, "calibration", attribute, group, op, "cost_ratio_at_equal_score")
         if holds_one(cr[1], cr[2]):
@@ -461,7 +494,8 @@ def _combine(candidates: list[_Candidate]) -> list[_Candidate]:
     """One candidate per (kind, attribute, group, mechanism), led by the most people affected."""
     groups: dict[tuple[Any, ...], list[_Candidate]] = {}
     for c in candidates:
-        groups.setdefault((c.kind, c.attribute, c.group, c.mechanism), []).append(c)
+        key = (c.kind, c.attribute, c.group, c.mechanism, bool(c.extra.get("cost_label")))
+        groups.setdefault(key, []).append(c)
     out = []
     for members in groups.values():
         members.sort(key=lambda c: (-round(c.people, 6), -c.effect, c.model))
@@ -525,7 +559,7 @@ def _beside(
     f = c.finding
     if f.analysis != "calibration" and c.mechanism not in ("label", "base_rate"):
         return None
-    metric = "label_gap_at_equal_score" if c.mechanism == "label" else "need_ratio_at_equal_score"
+    metric = "label_gap_at_equal_score" if c.extra.get("cost_label") else "need_ratio_at_equal_score"
     main = _main_need_cell(c, by_cell)
     if main is None:
         return None
@@ -549,7 +583,7 @@ def _beside(
 def _main_need_cell(c: _Candidate, by_cell: Mapping[tuple[str, ...], Finding]) -> Finding | None:
     if c.finding.analysis == "calibration":
         return c.finding
-    metric = "label_gap_at_equal_score" if c.mechanism == "label" else "need_ratio_at_equal_score"
+    metric = "label_gap_at_equal_score" if c.extra.get("cost_label") else "need_ratio_at_equal_score"
     return by_cell.get((c.model, metric, c.attribute, c.group, "*"))
 
 
@@ -561,18 +595,26 @@ def _why(c: _Candidate, level: float, by_cell: Mapping[tuple[str, ...], Finding]
             "see the calibration detail."
         )
     rgrp = describe_group(c.attribute, cell.reference)
-    if c.mechanism == "label":
+    if c.mechanism == "label" and c.extra.get("cost_label"):
         text = (
             f" Why: the label. At the same {c.model} score, the need ({_measure(cell.target)}) of these people "
             f"relative to people {rgrp} is {_num(cell.value)} times their cost relative to them (label gap, "
             f"{_ci(cell.ci_low, cell.ci_high, level)}): a cost label under-states their need."
+        )
+    elif c.mechanism == "label":
+        text = (
+            f" Why: the label. {c.model} is trained on {c.extra.get('label')}, a recorded proxy of need: at the same "
+            f"score these people have {abs((cell.value or 1) - 1) * 100:.0f}% more need ({_measure(cell.target)}) "
+            f"than people {rgrp} (need ratio {_num(cell.value)}, {_ci(cell.ci_low, cell.ci_high, level)}), while "
+            "against its own label they do not differ: the recorded measure under-states their need."
         )
     else:
         text = (
             f" Why: base rate and noise. At the same {c.model} score these people have "
             f"{abs((cell.value or 1) - 1) * 100:.0f}% more need ({_measure(cell.target)}) than people {rgrp} "
             f"(need ratio {_num(cell.value)}, {_ci(cell.ci_low, cell.ci_high, level)}), as a noisy score of a group "
-            "with more need shows; the score is not trained on cost."
+            "with more need shows; the score is not trained on cost"
+            + (f" (its label is {c.extra.get('label')})." if c.extra.get("label") else ".")
         )
     if beside:
         name = "label gap" if beside["metric"] == "label_gap_at_equal_score" else "need ratio"
@@ -757,4 +799,7 @@ def report_findings(published: AuditResult, rules: Any = None) -> tuple[list[Fin
     from phm_audit.report._findings import FindingRules, findings, one_per_effect
 
     cells = findings(published, FindingRules() if rules is None else rules)
-    return one_per_effect(cells, primary_operating_point(published)), headline(published, cells)
+    rules = FindingRules() if rules is None else rules
+    return one_per_effect(cells, primary_operating_point(published)), headline(
+        published, cells, label_gap=rules.label_gap
+    )
