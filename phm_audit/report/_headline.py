@@ -309,6 +309,7 @@ def headline(
     *,
     max_statements: int = MAX_STATEMENTS,
     label_gap: float = 1.1,
+    false_discovery_rate: float | None = 0.05,
 ) -> list[Statement]:
     """What the audit found, in at most ``max_statements`` statements (see the module documentation).
 
@@ -323,6 +324,9 @@ def headline(
     label_gap : float, default 1.1
         For a model trained on a recorded proxy of need: the need ratio against ground truth over the
         need ratio against its own label above which the label is the mechanism (``FindingRules.label_gap``).
+    false_discovery_rate : float or None, default 0.05
+        A comparison is shown where it is on the harmful side of parity and a discovery at this rate
+        (its ``q_value``; ``FindingRules.false_discovery_rate``); None: where its interval excludes parity.
 
     Returns
     -------
@@ -346,6 +350,7 @@ def headline(
     table = result.table()
     if table.empty or not cells:
         return []
+    fdr = false_discovery_rate
     level = float(result.spec.confidence)
     primary = primary_operating_point(result)
     population = result.cohort.get("n")
@@ -377,14 +382,14 @@ def headline(
         lg = by_cell.get((model, "label_gap_at_equal_score", attribute, group, op))
         nr = by_cell.get((model, "need_ratio_at_equal_score", attribute, group, op))
         mechanism = _mechanism(
-            model_labels.get(model), lg, nr, index, model, attribute, group, op, result.spec.cost_target, label_gap
+            model_labels.get(model), lg, nr, index, model, attribute, group, op, result.spec.cost_target, label_gap, fdr
         )
         sel = by_cell.get((model, "flagged_to_high_need_ratio", attribute, group, primary))
         people = shortfall(model, attribute, group)
         on_equity = attribute in equity
         if not (on_equity or mechanism == "label"):
             continue
-        if sel is not None and sel.grade == "flag" and sel.adverse:
+        if sel is not None and _shown(sel, fdr):
             candidates.append(_Candidate("under_served", mechanism, model, attribute, group, people, sel.effect, sel))
         elif mechanism is not None:
             lead = lg if mechanism == "label" and labels.get(model) != "need" else nr
@@ -422,6 +427,20 @@ def headline(
     return out[:max_statements]
 
 
+def _shown(f: Finding | None, fdr: float | None) -> bool:
+    """A comparison on the harmful side of parity that is a discovery (or, without multiplicity control,
+    whose interval excludes parity): the headline reports it, whatever its size; its grade says how large."""
+    if f is None or not f.adverse or f.value is None or f.ci_low is None or f.ci_high is None:
+        return False
+    if fdr is None:
+        return f.ci_low > _parity(f) or f.ci_high < _parity(f)
+    return f.q_value is not None and f.q_value <= fdr and (f.ci_low > _parity(f) or f.ci_high < _parity(f))
+
+
+def _parity(f: Finding) -> float:
+    return 0.0 if f.metric.endswith(("_difference", "_gap")) else 1.0
+
+
 def _mechanism(
     label: str | None,
     lg: Finding | None,
@@ -433,10 +452,11 @@ def _mechanism(
     op: str,
     cost_target: str,
     label_gap: float,
+    fdr: float | None,
 ) -> str | None:
     """``label``, ``base_rate`` or None for a model's calibration cells of one group (see the module docs)."""
-    lg_flag = lg is not None and lg.grade == "flag" and lg.adverse
-    nr_flag = nr is not None and nr.grade == "flag" and nr.adverse
+    lg_flag = _shown(lg, fdr)
+    nr_flag = _shown(nr, fdr)
 
     def holds_one(lo: float | None, hi: float | None) -> bool:
         return lo is not None and hi is not None and lo <= 1 <= hi
@@ -801,5 +821,5 @@ def report_findings(published: AuditResult, rules: Any = None) -> tuple[list[Fin
     cells = findings(published, FindingRules() if rules is None else rules)
     rules = FindingRules() if rules is None else rules
     return one_per_effect(cells, primary_operating_point(published)), headline(
-        published, cells, label_gap=rules.label_gap
+        published, cells, label_gap=rules.label_gap, false_discovery_rate=rules.false_discovery_rate
     )
