@@ -47,8 +47,10 @@ published number flagged, all after disclosure control).
 
 Order: statements on the equity attributes (``AuditSpec.equity``; by default NHS England's
 Core20PLUS5: deprivation, ethnicity and their intersection) that say who is under-served or whose
-need is under-stated, most people affected first; then what capacity and allocation would change;
-then label gaps on other attributes. Age and sex, clinical risk factors as well as protected
+need is under-stated and leave people out, most people affected first; then what capacity and
+allocation would change for the first two of them (these keep up to a third of the places); then
+equity statements that leave nobody out at the primary operating point; then label gaps on other
+attributes. Age and sex, clinical risk factors as well as protected
 characteristics, reach the headline only when named as equity attributes or when the effect is a
 label gap. The same effect in several models (same attribute, group, kind and mechanism) is one
 statement, led by the model with the most people affected, naming the others.
@@ -422,9 +424,14 @@ def headline(
         alloc = _allocation(c, index, primary, population, labels)
         if alloc is not None:
             follow.append(alloc)
-    ranked = sorted(statements + follow, key=rank)
-    out = [_statement(c, result, index, level, primary, by_cell) for c in ranked]
-    return out[:max_statements]
+    # what capacity and allocation would change keeps its places: the other statements fill the rest
+    follow = follow[: max(max_statements // 3, 0)]
+    ranked = sorted(statements, key=rank)
+    leading = [c for c in ranked if tier(c) == 0][: max(max_statements - len(follow), 0)]
+    taken = {id(c) for c in leading}
+    chosen = sorted(leading + follow, key=rank) + [c for c in ranked if id(c) not in taken]
+    out = [_statement(c, result, index, level, primary, by_cell) for c in chosen[:max_statements]]
+    return out
 
 
 def _shown(f: Finding | None, fdr: float | None) -> bool:
