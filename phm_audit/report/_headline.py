@@ -462,8 +462,9 @@ def _mechanism(
     fdr: float | None,
 ) -> str | None:
     """``label``, ``base_rate`` or None for a model's calibration cells of one group (see the module docs)."""
-    lg_flag = _shown(lg, fdr)
-    nr_flag = _shown(nr, fdr)
+    # a mechanism needs its comparison graded flag: beyond the rule's threshold and a discovery
+    lg_flag = lg is not None and lg.grade == "flag" and lg.adverse
+    nr_flag = nr is not None and nr.grade == "flag" and nr.adverse
 
     def holds_one(lo: float | None, hi: float | None) -> bool:
         return lo is not None and hi is not None and lo <= 1 <= hi
