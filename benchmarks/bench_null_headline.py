@@ -61,6 +61,8 @@ def main() -> None:
             f"{time.perf_counter() - start:7.0f}",
             flush=True,
         )
+        for s in labels:
+            print(f"      false: {s.model} {s.attribute}={s.group} {s.metric} {s.value:.3f} [{s.ci_low}, {s.ci_high}]")
     print(
         f"seeds with a label statement on deprivation or ethnicity: {false} of {len(args.seeds)} "
         f"(nominal rate {rules.false_discovery_rate:g} a seed; target: at most 1 of 10 on no_gap)"
