@@ -98,6 +98,7 @@ GROUND_TRUTH_TARGETS = ("need_true_next",)
 
 _FIX = {
     "label": "train the score on a measure of need, not cost (a need label)",
+    "proxy_label": "train the score on a measure of need recorded alike in every group, not on this recorded proxy",
     "base_rate": "calibrate the score within groups, or set a group-aware threshold",
 }
 _EVIDENCE = {
@@ -633,8 +634,8 @@ def _why(c: _Candidate, level: float, by_cell: Mapping[tuple[str, ...], Finding]
         text = (
             f" Why: the label. {c.model} is trained on {c.extra.get('label')}, a recorded proxy of need: at the same "
             f"score these people have {abs((cell.value or 1) - 1) * 100:.0f}% more need ({_measure(cell.target)}) "
-            f"than people {rgrp} (need ratio {_num(cell.value)}, {_ci(cell.ci_low, cell.ci_high, level)}), while "
-            "against its own label they do not differ: the recorded measure under-states their need."
+            f"than people {rgrp} (need ratio {_num(cell.value)}, {_ci(cell.ci_low, cell.ci_high, level)}), far more "
+            "than against its own label (below): the recorded measure under-states their need."
         )
     else:
         text = (
@@ -650,7 +651,13 @@ def _why(c: _Candidate, level: float, by_cell: Mapping[tuple[str, ...], Finding]
             f" Against {_measure(beside['target'])}, the {name} is {_num(beside['value'])} "
             f"({_ci(beside['ci_low'], beside['ci_high'], level)})."
         )
-    return text + f" What would fix it: {_FIX[c.mechanism]}."
+    return text + f" What would fix it: {_FIX[_fix_key(c)]}."
+
+
+def _fix_key(c: _Candidate) -> str:
+    if c.mechanism == "label" and not c.extra.get("cost_label"):
+        return "proxy_label"
+    return c.mechanism or ""
 
 
 def _also(c: _Candidate) -> str:
@@ -747,7 +754,7 @@ def _statement(
         )
         target = str(result.cohort.get("high_need_target") or "")
         return _make(c, text, metric, value, lo, hi, f.n, target, "", None)
-    fix = _FIX.get(c.mechanism or "", "")
+    fix = _FIX.get(_fix_key(c), "")
     return _make(c, text, metric, value, lo, hi, f.n, target, fix, beside)
 
 
