@@ -403,7 +403,7 @@ def headline(
         if candidates and candidates[-1].model == model and candidates[-1].group == group:
             candidates[-1].extra["cost_label"] = mechanism == "label" and labels.get(model) != "need"
             candidates[-1].extra["label"] = model_labels.get(model)
-    candidates = [c for c in candidates if _distinct(c, by_cell, result)]
+    candidates = [c for c in candidates if _distinct(c, by_cell, result, fdr)]
 
     def tier(c: _Candidate) -> int:
         if c.kind in ("capacity", "allocation"):
@@ -497,9 +497,15 @@ def _mechanism(
     return None
 
 
-def _distinct(c: _Candidate, by_cell: Mapping[tuple[str, ...], Finding], result: AuditResult) -> bool:
-    """Whether an intersection's effect is its own: further from parity than each of its components' (a
-    component that is its attribute's reference group stands at parity). A single attribute always is."""
+def _distinct(
+    c: _Candidate, by_cell: Mapping[tuple[str, ...], Finding], result: AuditResult, fdr: float | None
+) -> bool:
+    """Whether an intersection's effect is its own. A single attribute's always is. An intersection's cell
+    must refine an effect of one of its components: at least one component group (not its attribute's
+    reference group) shows the same comparison on the harmful side (a discovery), and the cell's effect is
+    further from parity than every component's (a reference component stands at parity). The many small
+    cells of an intersection have wide, and for the smallest somewhat optimistic, intervals: on no_gap, a
+    cell alone gave chance label gaps in some seeds."""
     attributes, groups = c.attribute.split(" x "), c.group.split(" | ")
     if len(attributes) < 2 or len(attributes) != len(groups):
         return True
@@ -507,6 +513,7 @@ def _distinct(c: _Candidate, by_cell: Mapping[tuple[str, ...], Finding], result:
     if f.value is None:
         return False
     low = f.metric == "flagged_to_high_need_ratio"
+    supported = False
     for attribute, group in zip(attributes, groups, strict=True):
         if str(result.groups.get(attribute, {}).get("reference", "")) == group:
             continue
@@ -516,7 +523,8 @@ def _distinct(c: _Candidate, by_cell: Mapping[tuple[str, ...], Finding], result:
             continue
         if (low and part.value <= f.value) or (not low and part.value >= f.value):
             return False
-    return True
+        supported = supported or _shown(part, fdr)
+    return supported
 
 
 def _combine(candidates: list[_Candidate]) -> list[_Candidate]:
