@@ -165,7 +165,7 @@ def read_table(path: str | Path) -> pd.DataFrame:
             df.attrs = {"phm_audit": json.loads(raw)} if raw else {}
             return df
         if suffix == ".csv":
-            return pd.read_csv(p, low_memory=False)
+            return pd.read_csv(p, low_memory=False, float_precision="round_trip")
     except (pa.ArrowInvalid, pa.ArrowException, OSError, ValueError, UnicodeDecodeError) as exc:
         raise PhmInputError(f"cannot read {p} as {suffix[1:]}: {str(exc).splitlines()[0]}") from None
     raise PhmInputError(f"file {p} must be .parquet or .csv; got '{suffix or 'no extension'}'")

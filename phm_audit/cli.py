@@ -23,6 +23,7 @@ _COMMAND_MODULES = (
     "phm_audit.models._cli",
     "phm_audit.audit._cli",
     "phm_audit._demo",
+    "phm_audit.teach._cli",
 )
 
 

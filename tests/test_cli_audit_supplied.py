@@ -292,3 +292,54 @@ def test_explain_with_a_table_is_refused(files, capsys, tmp_path):
     code, _, err = _run(capsys, *argv[:-3], "--model-file", str(d / "pipe.skops"), "--out", str(out))
     assert code == 2 and "--model-file cannot be used with --table" in err
     assert not out.exists()
+
+
+def test_label_choice_from_the_command_line_is_the_api_under_disclosure_control(files, capsys, tmp_path):
+    """``audit --label-choice`` publishes what ``label_choice`` computes on the same split, disclosure applied."""
+    from phm_audit.audit import AuditSpec
+    from phm_audit.audit._label_choice import label_choice
+    from phm_audit.models import LABELS
+    from phm_audit.report import DisclosureControl
+    from phm_audit.report._disclosure import disclose_result
+    from phm_audit.report._outputs import read_metrics
+
+    d, cohort, audited, _, _ = files
+    out = tmp_path / "report"
+    code, _, err = _run(capsys, *_audit(d, out, "--model", "prior_cost", "--label-choice"))
+    assert code == 0, err
+    published = read_metrics(out / "metrics.csv")
+    published = published[published["analysis"] == "label_choice"]
+    assert {f"actuarial_cost[{label}]" for label in LABELS} <= set(published["model"])
+
+    train, _ = split_cohort(cohort, seed=SEED)
+    expected = disclose_result(label_choice(train, audited, AuditSpec(n_boot=20, seed=SEED)), DisclosureControl())
+    expected = expected.table()
+    keys = ["model", "attribute", "group", "operating_point", "metric", "target", "feature"]
+    merged = published.merge(expected, on=keys, suffixes=("", "_api"), how="outer", indicator=True)
+    assert (merged["_merge"] == "both").all(), merged.loc[merged["_merge"] != "both", keys].head()
+    for column in ("value", "ci_low", "ci_high", "n"):
+        np.testing.assert_allclose(
+            merged[column].to_numpy(float), merged[f"{column}_api"].to_numpy(float), rtol=1e-9, equal_nan=True
+        )
+
+
+def test_label_choice_with_a_table_is_refused_before_anything_is_written(files, capsys, tmp_path):
+    d, *_ = files
+    out = tmp_path / "report"
+    code, _, err = _run(
+        capsys,
+        "audit",
+        "--table",
+        str(d / "vendor.csv"),
+        "--score",
+        "score",
+        "--group",
+        "patient_id",
+        "--need",
+        "score",
+        "--label-choice",
+        "--out",
+        str(out),
+    )
+    assert code == 2 and "--label-choice retrains models, so it needs --cohort" in err
+    assert len(err.strip().splitlines()) == 1 and not out.exists()

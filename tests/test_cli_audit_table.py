@@ -155,3 +155,51 @@ def test_fail_on_flag_gates_with_exit_3(tmp_path, capsys, cohort_factory):
     assert main([*args, "--out", str(tmp_path / "r")]) == 3
     assert "gate failed" in capsys.readouterr().err
     assert (tmp_path / "r" / "index.html").exists()
+
+
+def _gate_table(tmp_path, cohort_factory, risk_of, group_of=None) -> tuple[list[str], pd.DataFrame]:
+    df = cohort_factory("england", 20_000, 31)
+    table = pd.DataFrame(
+        {
+            "risk": risk_of(df),
+            "imd": df["imd_quintile"] if group_of is None else group_of(df),
+            "need": df["need_true_next"],
+            "cost": df["cost_next"],
+        }
+    )
+    path = tmp_path / "t.csv"
+    table.to_csv(path, index=False)
+    args = ["audit", "--table", str(path), "--score", "risk", "--group", "imd", "--need", "need", "--cost", "cost"]
+    return [*args, "--reference", "imd=5", "--bootstrap", "30", "--quiet"], table
+
+
+def test_fail_on_passes_an_audit_with_nothing_to_flag_with_exit_0(tmp_path, capsys, cohort_factory):
+    # the score is need itself and the groups are drawn at random, so no group differs from another in truth
+    args, _ = _gate_table(
+        tmp_path,
+        cohort_factory,
+        lambda df: df["need_true_next"].to_numpy(float),
+        lambda df: np.random.default_rng(5).integers(1, 6, len(df)),
+    )
+    assert main([*args, "--fail-on", "flag", "--out", str(tmp_path / "r")]) == 0
+    assert "gate failed" not in capsys.readouterr().err
+    doc = json.loads((tmp_path / "r" / "audit.json").read_text())
+    assert doc["summary"]["flag"] == 0
+    # the same audit with the gate on "review" as well fails exactly when the report holds a review finding
+    code = main([*args, "--fail-on", "review", "--out", str(tmp_path / "r2")])
+    assert code == (3 if doc["summary"]["review"] else 0)
+
+
+@pytest.mark.parametrize("grade", ["flag", "review"])
+def test_the_gate_grades_the_findings_the_report_publishes(tmp_path, capsys, cohort_factory, grade):
+    # a score that ignores the most deprived fifth entirely: a planted disparity the gate must catch
+    args, _ = _gate_table(
+        tmp_path, cohort_factory, lambda df: df["need_true_next"].to_numpy(float) * (df["imd_quintile"].to_numpy() != 1)
+    )
+    assert main([*args, "--fail-on", grade, "--out", str(tmp_path / "r")]) == 3
+    err = capsys.readouterr().err
+    doc = json.loads((tmp_path / "r" / "audit.json").read_text())
+    grades = {"flag"} if grade == "flag" else {"flag", "review"}
+    published = [f for f in doc["findings"] if f["grade"] in grades]
+    assert f"gate failed: {len(published)} finding(s)" in err
+    assert published[0]["text"] in err

@@ -281,11 +281,18 @@ def england_models(cohort_factory):
     return audit, scores
 
 
-def test_emergency_admission_auroc_is_in_the_range_published_tools_reach(england_models):
-    # DOMAIN.md: QAdmissions 0.764-0.783, gradient boosting (Rahimian 2018) 0.779. Measured here on
-    # adults (QAdmissions' population): 0.813-0.825 over seeds 1, 3, 5 and 0.82-0.83 on everyone;
-    # the synthetic outcome is a little more predictable than real records, at the top of "about
-    # 0.70-0.82", so the upper bound allows 0.84.
+@pytest.mark.slow
+def test_emergency_admission_auroc_is_near_the_range_published_tools_reach(england_models):
+    """AUROC of the QAdmissions-like model on adults: published 0.74-0.78, here 0.81-0.83 (a known deviation).
+
+    DOMAIN.md: QAdmissions 0.764-0.783, gradient boosting (Rahimian 2018) 0.779, Cox 0.740; ACG's
+    hospitalisation C 0.67-0.73. The lower bound, 0.70, is the published floor. The synthetic outcome is
+    more predictable than real records: its admissions follow from recorded conditions and prior use with no
+    coding drift, practice-level recording differences or missing records, and measured on adults it reaches
+    0.813-0.825 over seeds 1, 3, 5 (0.82-0.83 on everyone). The upper bound, 0.84, is that measured range
+    plus 0.015 (about 5 standard errors of an AUROC on 100,000 people): it catches a generator change that
+    makes the outcome even easier to predict. The README lists this deviation under "Known deviations".
+    """
     audit, scores = england_models
     adults = audit["age"].to_numpy() >= 18
     y = audit["emergency_admission_next"].to_numpy()
@@ -294,10 +301,18 @@ def test_emergency_admission_auroc_is_in_the_range_published_tools_reach(england
     assert roc_auc_score(y, scores["emergency_admission"]) > roc_auc_score(y, audit["emergency_admissions"])
 
 
-def test_actuarial_cost_explains_a_plausible_share_of_cost_variance(england_models):
-    # Published prospective cost models explain 15-20% (SOA); concurrent ones 55%. Measured here:
-    # 0.46-0.52, above the prospective figure because last year's cost alone explains 0.43-0.50 of
-    # next year's in the generator (see the report to the generator's owner).
+@pytest.mark.slow
+def test_actuarial_cost_explains_a_share_of_cost_variance_between_published_and_measured(england_models):
+    """R² of the cost model: published 0.15-0.20 (prospective), here 0.51-0.60 (a known deviation).
+
+    Published prospective cost models explain 15-20% of the variance (SOA 2016), concurrent ones 55%. In
+    the generator, need persists from one year to the next (``annual_shock_sd`` 0.4) and costs have no
+    catastrophic one-off events, so last year's cost alone explains 0.43-0.50 of next year's and the model
+    reaches 0.51-0.60 over seeds 17, 5, 3, 8, 11, 23, 101 (benchmarks/truth_margins.py). The lower bound is
+    the published prospective figure; the upper, 0.65, is the measured range plus 0.05, so a generator
+    change that makes cost still more predictable fails here. Bringing R² down to the published range needs
+    heavier-tailed one-off costs; the README lists this under "Known deviations".
+    """
     audit, scores = england_models
     r2 = r2_score(audit["cost_next"], scores["actuarial_cost"])
     assert 0.15 <= r2 <= 0.65, r2

@@ -184,7 +184,20 @@ def test_score_round_trips_through_a_scores_table(files, capsys, tmp_path):
         _run(capsys, "score", "--cohort", str(d / "cohort.parquet"), "--scores", str(first), "--out", str(second))[0]
         == 0
     )
-    assert first.read_bytes() == second.read_bytes()
+    a = pd.read_csv(first, float_precision="round_trip")
+    b = pd.read_csv(second, float_precision="round_trip")
+    assert list(a.columns) == list(b.columns) == ["patient_id", "score"]
+    np.testing.assert_array_equal(a["patient_id"], b["patient_id"])
+    # CSV keeps the shortest text that reads back as the same double, and phm-audit reads it back exactly
+    np.testing.assert_array_equal(a["score"].to_numpy(np.float64), b["score"].to_numpy(np.float64))
+
+
+def test_a_cohort_csv_is_read_back_to_the_last_digit(tmp_path):
+    from phm_audit._io import read_table
+
+    values = np.array([0.1 + 0.2, 1 / 3, 2.0**-1074, 123456.78901234567, 9.999999999999999e22])
+    pd.DataFrame({"x": values}).to_csv(tmp_path / "x.csv", index=False)
+    np.testing.assert_array_equal(read_table(tmp_path / "x.csv")["x"].to_numpy(), values)
 
 
 def test_score_a_skops_pipeline_and_a_trusted_type(files, capsys, tmp_path):

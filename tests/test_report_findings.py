@@ -89,6 +89,7 @@ def test_findings_are_sorted_flags_first_largest_effect_first(planted):
     assert not _pick(found, group="5")  # the reference group is never graded
 
 
+@pytest.mark.slow
 def test_label_gap_is_found_where_planted_and_not_where_access_is_equal(cohort_factory):
     spec = AuditSpec(attributes=("imd_quintile",), intersections=(), analyses=("calibration",), n_boot=30, seed=3)
     # 60,000 people and three seeds: on 20,000 people the label gap of this noisy score has a spread of

@@ -1,20 +1,25 @@
 """The report folder: files, schema, sections, figures, no network, determinism, golden files, atomic writes.
 
-Golden files live in ``tests/golden/report_small/``; after an intended change to the audit or the
-report, regenerate them with ``PHM_AUDIT_UPDATE_GOLDEN=1 pytest tests/test_report_render.py`` and
-review the diff.
+Golden files live in ``tests/golden/report_small/`` beside their committed input (``cohort.parquet``:
+20,000 people of ``england``, seed 17, so a change in numpy's sampling cannot move them). They are
+compared as ``tests/_golden.py`` says: keyed rows, numbers within 1e-9 relative, words exactly. After an
+intended change to the audit or the report, regenerate them with
+``PHM_AUDIT_UPDATE_GOLDEN=1 pytest tests/test_report_render.py`` and review the diff.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import re
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+from _golden import golden_differences, read_golden_csv
 
 from phm_audit.audit import AuditSpec, ScoredModel, audit
 from phm_audit.audit._result import AuditResult, RowBuilder
@@ -31,16 +36,24 @@ from phm_audit.report import (
     write_report,
 )
 from phm_audit.report._outputs import read_metrics
+from phm_audit.synth._cohort import read_cohort
 
 GOLDEN = Path(__file__).parent / "golden" / "report_small"
 UPDATE = os.environ.get("PHM_AUDIT_UPDATE_GOLDEN") == "1"
 SECTION_IDS = [s for s, _ in SECTIONS]
 
 
+def golden_cohort() -> pd.DataFrame:
+    """The committed input of the golden report (``england``, 20,000 people, seed 17)."""
+    cohort = read_cohort(GOLDEN / "cohort.parquet")
+    cohort.attrs["phm_audit"].pop("source", None)  # the folder it sits in differs between machines
+    return cohort
+
+
 @pytest.fixture(scope="module")
-def small_result(cohort_factory) -> AuditResult:
+def small_result() -> AuditResult:
     """A small fixed cohort and audit: two models, two attributes, a short threshold sweep."""
-    cohort = cohort_factory("england", 20_000, 17)
+    cohort = golden_cohort()
     spec = AuditSpec(
         attributes=("imd_quintile", "ethnicity"),
         intersections=(),
@@ -340,23 +353,68 @@ def test_figures_drawn_in_several_processes_are_the_same(small_result, small_rep
     assert "phm-audit figure" not in (folder / "index.html").read_text()  # every placeholder filled
 
 
-def test_golden_files(small_report):
-    produced = {
-        "metrics.csv": (small_report / "metrics.csv").read_text(),
-        "summary.md": (small_report / "summary.md").read_text(),
-        "audit_head.json": json.dumps(_head(json.loads((small_report / "audit.json").read_text())), indent=1) + "\n",
-        "index_text.html": _svg_free((small_report / "index.html").read_text()),
+def report_contents(folder: Path) -> dict:
+    """What the golden files pin, read from a report folder: tables as frames, JSON as a tree, text as text."""
+    return {
+        "metrics.csv": read_golden_csv(folder / "metrics.csv"),
+        "curves.csv": read_golden_csv(folder / "curves.csv"),
+        "summary.md": (folder / "summary.md").read_text(encoding="utf-8"),
+        "audit_head.json": _head(json.loads((folder / "audit.json").read_text(encoding="utf-8"))),
+        "index_text.html": _svg_free((folder / "index.html").read_text(encoding="utf-8")),
     }
+
+
+def _write_golden(folder: Path, contents: dict) -> None:
+    GOLDEN.mkdir(parents=True, exist_ok=True)
+    for name, content in contents.items():
+        if isinstance(content, pd.DataFrame):
+            shutil.copyfile(folder / name, GOLDEN / name)
+        elif isinstance(content, dict):
+            (GOLDEN / name).write_text(json.dumps(content, indent=1) + "\n", encoding="utf-8")
+        else:
+            (GOLDEN / name).write_text(content, encoding="utf-8")
+
+
+def test_golden_files(small_report):
+    produced = report_contents(small_report)
     if UPDATE:
-        GOLDEN.mkdir(parents=True, exist_ok=True)
-        for name, text in produced.items():
-            (GOLDEN / name).write_text(text, encoding="utf-8")
-    for name, text in produced.items():
-        path = GOLDEN / name
-        assert path.exists(), f"missing golden file {path}; run with PHM_AUDIT_UPDATE_GOLDEN=1 to create it"
-        assert text == path.read_text(encoding="utf-8"), (
-            f"{name} differs from {path}; if the change is intended, regenerate with PHM_AUDIT_UPDATE_GOLDEN=1"
-        )
+        _write_golden(small_report, produced)
+    differences = golden_differences(produced, GOLDEN)
+    assert not differences, (
+        f"the report differs from {GOLDEN}: {differences}; if the change is intended, regenerate with "
+        "PHM_AUDIT_UPDATE_GOLDEN=1"
+    )
+
+
+def _perturbed(result: AuditResult, relative: float) -> AuditResult:
+    """``result`` with one computed ratio moved by ``relative`` (the need ratio of IMD quintile 1 for prior_cost)."""
+    metrics = result.table().copy()
+    at = (
+        (metrics["model"] == "prior_cost")
+        & (metrics["metric"] == "need_ratio_at_equal_score")
+        & (metrics["attribute"] == "imd_quintile")
+        & (metrics["group"] == "1")
+        & (metrics["target"] == "need_true_next")
+    )
+    assert at.sum() == 1
+    metrics.loc[at, "value"] *= 1 + relative
+    return dataclasses.replace(result, _metrics=metrics)
+
+
+@pytest.mark.parametrize(("relative", "fails"), [(1e-13, False), (-1e-13, False), (1e-6, True), (-1e-6, True)])
+def test_goldens_ignore_the_last_digit_and_catch_a_change_of_one_in_a_million(small_result, tmp_path, relative, fails):
+    folder = write_report(
+        _perturbed(small_result, relative),
+        tmp_path / "small",
+        provenance={"command": "pytest", "supplied_files": {"scores.csv": "0" * 64}},
+        deterministic=True,
+    )
+    differences = golden_differences(report_contents(folder), GOLDEN)
+    if fails:  # the table holds the value to full precision; the findings quote it too
+        (message,) = differences["metrics.csv"]
+        assert "need_ratio_at_equal_score" in message and "'imd_quintile', '1'" in message
+    else:
+        assert not differences, differences
 
 
 def test_non_deterministic_report_records_its_creation_time(tiny_result, tmp_path):

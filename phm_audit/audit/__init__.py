@@ -5,8 +5,8 @@ Examples
 >>> from phm_audit.synth import generate
 >>> from phm_audit.audit import AuditSpec, audit
 >>> cohort = generate("england", n=5_000, seed=1)
->>> result = audit(cohort, {"prior_cost": cohort["cost_prior"].to_numpy()},
-...                AuditSpec(attributes=["sex"], intersections=[], n_boot=10))
+>>> spec = AuditSpec(attributes=["sex"], intersections=[], n_boot=10, analyses=["fairness", "calibration"])
+>>> result = audit(cohort, {"prior_cost": cohort["cost_prior"].to_numpy()}, spec)
 >>> sorted(result.table()["analysis"].unique())
 ['calibration', 'fairness']
 """

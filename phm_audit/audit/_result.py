@@ -194,7 +194,8 @@ class AuditResult:
         for col, value in where.items():
             if col not in frame.columns:
                 raise KeyError(f"no column '{col}' in the metrics table; columns: {', '.join(frame.columns)}")
-            mask &= (frame[col] == value).to_numpy()
+            # compare a writable copy: the table is frozen, and pandas before 2.2 cannot compare read-only objects
+            mask &= (frame[col].copy(deep=True) == value).to_numpy()
         return frame[mask].copy()
 
     def value(self, **where: Any) -> float:
