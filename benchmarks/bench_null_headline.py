@@ -12,6 +12,13 @@ least 9 of 10 seeds.
     .venv/bin/python benchmarks/bench_null_headline.py                      # 10 seeds, 40,000 people
     .venv/bin/python benchmarks/bench_null_headline.py --n 200000 --bootstrap 200
     .venv/bin/python benchmarks/bench_null_headline.py --scenario england --seeds 7
+
+Measured (2 shared cores, December 2026), ``--n 20000 --bootstrap 30``, seeds 11-20: a false label
+statement on deprivation or ethnicity in 3 of 10 seeds (15: combined_pathway, Mixed | 2; 16:
+actuarial_cost, Other; 18: actuarial_avoidable_cost, Mixed; all small groups of 200-600 audited
+people, label gap 1.12-1.27), against the target of at most 1; flags 125-266 before, 25-42 after.
+At ``--n 100000 --bootstrap 100``, seed 16: one (clinical_need, a recorded-proxy label, White | 1,
+need ratio against ground truth 1.21). The target is not met at these sizes.
 """
 
 from __future__ import annotations
