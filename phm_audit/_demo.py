@@ -56,6 +56,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-explain", action="store_true", help="skip the SHAP explanations")
     p.add_argument("--deterministic", action="store_true", help="omit the creation time (for comparisons)")
     p.add_argument("--quiet", action="store_true", help="print only the report's path")
+    p.add_argument(
+        "--equity-attribute",
+        action="append",
+        metavar="COL[,COL]",
+        help="attribute (or intersection COL,COL) the headline ranks first (repeatable; default Core20PLUS5: "
+        "imd_quintile, ethnicity and their intersection)",
+    )
     p.set_defaults(func=run)
 
 
@@ -67,6 +74,7 @@ def build_demo_result(
     n_boot: int = 200,
     explain: bool = True,
     step: Step | None = None,
+    equity_attributes: tuple[str, ...] | None = None,
 ) -> tuple[AuditResult, dict[str, Any]]:
     """Everything the demo computes before it writes the report.
 
@@ -92,6 +100,8 @@ def build_demo_result(
     step : callable, optional
         ``step(text)`` returns a context manager around each stage (for progress messages or
         timings); default none.
+    equity_attributes : tuple of str, optional
+        The attributes the headline ranks first (``AuditSpec.equity_attributes``); default Core20PLUS5.
 
     Returns
     -------
@@ -122,7 +132,7 @@ def build_demo_result(
         by_name["actuarial_cost"].scores, by_name["clinician_judgement"].scores, auto_share=0.015, review_share=0.10
     )
     scored.append(ScoredModel("combined_pathway", pathway, kind="judgement"))
-    spec = AuditSpec(n_boot=n_boot, seed=seed)
+    spec = AuditSpec(n_boot=n_boot, seed=seed, equity_attributes=equity_attributes)
     fitted = next(m for m in models if m.name == EXPLAINED_MODEL) if explain else None
     if explain:
         from phm_audit.audit._explain import _shap
@@ -196,9 +206,15 @@ class _Background:
 
 
 def run(args: argparse.Namespace) -> int:
+    from phm_audit.audit._cli import equity_attributes
     from phm_audit.report import write_report
 
     start = time.perf_counter()
+    equity = equity_attributes(args.equity_attribute)
+    if equity is not None:
+        from phm_audit.audit import AuditSpec
+
+        AuditSpec(equity_attributes=equity)  # a name that is not audited fails before the work
     progress = Progress(quiet=args.quiet)
     result, provenance = build_demo_result(
         n=args.n,
@@ -207,6 +223,7 @@ def run(args: argparse.Namespace) -> int:
         n_boot=args.bootstrap,
         explain=not args.no_explain,
         step=progress.step,
+        equity_attributes=equity,
     )
     with progress.step(f"writing the report to {args.out}"):
         # the demo owns its process (its one other thread has finished): figures are drawn on every CPU
@@ -215,14 +232,18 @@ def run(args: argparse.Namespace) -> int:
         )
     print(f"Report: {Path(path) / 'index.html'}  ({time.perf_counter() - start:.0f} s)")
     if not args.quiet:
-        # the findings of the report itself (under disclosure control), not computed again
-        ranked = json.loads((Path(path) / "audit.json").read_text(encoding="utf-8"))["findings"]
-        # the demo's story is deprivation and ethnicity; show those findings first, then the rest
-        headline = [f for f in ranked if f["grade"] == "flag" and f["attribute"] in ("imd_quintile", "ethnicity")]
-        top = (headline + [f for f in ranked if f not in headline])[:5]
-        if top:
-            print("Top findings:")
-            for f in top:
-                print(f"  [{f['grade']}] {f['text']}")
+        # the headline and findings of the report itself (under disclosure control), not computed again
+        doc = json.loads((Path(path) / "audit.json").read_text(encoding="utf-8"))
+        print("What this audit found:")
+        for i, st in enumerate(doc["headline"], 1):
+            mechanism = f", {st['mechanism'].replace('_', ' ')}" if st["mechanism"] else ""
+            print(f"  {i}. [{st['grade']}{mechanism}] {st['statement']}")
+        if not doc["headline"]:
+            print("  no group of the equity attributes is graded under-served or under-stated")
+        counts = doc["summary"]
+        print(
+            f"Findings, one per effect: {counts['flag']} flag, {counts['review']} review, {counts['ok']} ok "
+            "(listed in the report)."
+        )
     sys.stdout.flush()
     return 0

@@ -106,7 +106,16 @@ def score_models(
             done = "fitted and scored"
         if not quiet:
             print(f"  {model.name}: {done} in {time.perf_counter() - start:.1f} s", file=sys.stderr)
-        scored.append(ScoredModel(model.name, scores, kind=model.kind, target=_own_scale_target(model)))
+        label = getattr(model, "target", None)
+        scored.append(
+            ScoredModel(
+                model.name,
+                scores,
+                kind=model.kind,
+                target=_own_scale_target(model),
+                label=str(label) if label else None,
+            )
+        )
     return scored
 
 

@@ -11,6 +11,7 @@ import pytest
 from phm_audit.cli import main
 
 SECTIONS = (
+    "headline",
     "summary",
     "data",
     "bias",
@@ -77,3 +78,40 @@ def test_demo_report_has_no_network_references(demo_report):
     html = demo_report.read_text(encoding="utf-8")
     assert not re.search(r'(src|href)\s*=\s*["\'](https?:)?//', html)
     assert "@import" not in html
+
+
+@pytest.mark.skipif(
+    CHROMIUM is None, reason="Chromium is not installed (Debian package 'chromium'); .ci/run installs it"
+)
+def test_the_headline_is_on_the_first_screen(demo_report, tmp_path):
+    """The page opens on the answer: the heading and the first statement of "What this audit found" lie
+    within the first screen of a 1280 x 800 window (a copy of the page with a probe script, run by
+    Chromium; the report itself has no script)."""
+    probe = (
+        "<script>const box = e => e.getBoundingClientRect();"
+        "const h = document.querySelector('#headline h2');"
+        "const first = document.querySelector('#headline ol.headline li') || document.querySelector('#headline p');"
+        "document.body.setAttribute('data-probe', [box(h).top, box(first).top, box(first).bottom,"
+        " window.innerHeight].join(','));</script></body>"
+    )
+    page = tmp_path / "probe.html"
+    page.write_text(demo_report.read_text(encoding="utf-8").replace("</body>", probe), encoding="utf-8")
+    dom = subprocess.run(
+        [
+            CHROMIUM,
+            *FLAGS,
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--window-size=1280,800",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    m = re.search(r'data-probe="([-\d.]+),([-\d.]+),([-\d.]+),(\d+)"', dom.stdout)
+    assert m, dom.stdout[:500]
+    heading, top, bottom, height = (float(x) for x in m.groups())
+    assert 0 <= heading < top < height, (heading, top, bottom, height)
+    assert bottom <= height * 1.5  # the first statement starts on the first screen and is not a wall of text

@@ -417,7 +417,9 @@ def audit(
     scenario = meta.get("scenario") or {}
     return AuditResult(
         spec=spec,
-        models=tuple({"name": m.name, "kind": m.kind, "target": m.target} for m in models),
+        models=tuple(
+            {"name": m.name, "kind": m.kind, "target": m.target, "label": m.label or m.target} for m in models
+        ),
         groups={
             g.attribute: {
                 "labels": list(g.labels),

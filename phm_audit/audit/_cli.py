@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import time
 from dataclasses import dataclass
@@ -107,6 +108,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     opts.add_argument("--intersection", action="append", metavar="COL,COL", help="audit an intersection")
     opts.add_argument(
+        "--equity-attribute",
+        action="append",
+        metavar="COL[,COL]",
+        help="attribute (or audited intersection COL,COL) the report's headline ranks first (repeatable; default "
+        "Core20PLUS5: imd_quintile, ethnicity and their intersection, where audited)",
+    )
+    opts.add_argument(
         "--operating-point",
         action="append",
         metavar="RULE",
@@ -154,6 +162,26 @@ def _references(items: list[str] | None, frame: pd.DataFrame, attributes: list[s
         for a in hits:
             refs[a] = item
     return refs
+
+
+def equity_attributes(items: list[str] | None) -> tuple[str, ...] | None:
+    """``--equity-attribute`` values as attribute names: ``ethnicity,imd_quintile`` is the intersection
+    ``ethnicity x imd_quintile``; None (the spec's Core20PLUS5 default) when none is given.
+
+    Examples
+    --------
+    >>> equity_attributes(["imd_quintile", "ethnicity,imd_quintile"])
+    ('imd_quintile', 'ethnicity x imd_quintile')
+    """
+    if not items:
+        return None
+    out = []
+    for item in items:
+        parts = [p.strip() for p in item.replace(" x ", ",").split(",") if p.strip()]
+        if not parts:
+            raise PhmInputError(f"--equity-attribute needs an attribute name, e.g. imd_quintile; got '{item}'")
+        out.append(" x ".join(parts))
+    return tuple(dict.fromkeys(out))
 
 
 def _intersections(items: list[str] | None, frame: pd.DataFrame) -> list[tuple[str, ...]]:
@@ -239,6 +267,7 @@ def _table_mode(args: argparse.Namespace) -> _Plan:
         min_group_size=max(1, args.min_group_size),
         n_boot=args.bootstrap,
         seed=args.seed,
+        equity_attributes=equity_attributes(args.equity_attribute),
     )
     provenance = {
         "command": "phm-audit audit --table",
@@ -335,6 +364,7 @@ def _cohort_mode(args: argparse.Namespace) -> _Plan:
         min_group_size=max(1, args.min_group_size),
         n_boot=args.bootstrap,
         seed=args.seed,
+        equity_attributes=equity_attributes(args.equity_attribute),
     )
     files = supplied_paths(args) + ([("--train-cohort", args.train_cohort)] if args.train_cohort else [])
     scenario, seed = _cohort_meta(cohort)
@@ -399,7 +429,7 @@ def run(args: argparse.Namespace) -> int:
                     )
                 )
         with progress.step(f"writing the report to {out}"):
-            write_report(
+            folder = write_report(
                 result,
                 out,
                 name=out.resolve().name or "audit",
@@ -415,15 +445,22 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.fail_on:
         from phm_audit.cli import EXIT_GATE
-        from phm_audit.report import FindingRules, findings
 
         grades = {"flag"} if args.fail_on == "flag" else {"flag", "review"}
-        failing = [f for f in findings(result, FindingRules()) if f.grade in grades]
+        failing = [f for f in gate_findings(Path(folder)) if f["grade"] in grades]
         if failing:
             print(
                 f"phm-audit audit: gate failed: {len(failing)} finding(s) graded {' or '.join(sorted(grades))}; "
-                f"first: {failing[0].text}",
+                f"first: {failing[0]['text']}",
                 file=sys.stderr,
             )
             return EXIT_GATE
     return 0
+
+
+def gate_findings(folder: Path) -> list[dict[str, Any]]:
+    """The findings ``--fail-on`` grades: those the report published, read back from its ``audit.json``
+    (after disclosure control, one per effect, with false discoveries controlled), so the gate and the
+    report cannot differ."""
+    doc = json.loads((folder / "audit.json").read_text(encoding="utf-8"))
+    return list(doc["findings"])

@@ -19,6 +19,9 @@ DEFAULT_OPERATING_POINTS = ("top_pct:1", "top_pct:3", "top_pct:5")
 DEFAULT_NEED_TARGETS = ("n_conditions_next", "need_true_next")
 #: Bands of need (percentiles of the whole population) for "equally sick, equally flagged".
 DEFAULT_NEED_STRATA = (0.0, 80.0, 90.0, 95.0, 99.0, 100.0)
+#: The equity attributes of NHS England's Core20PLUS5 approach, where audited: deprivation (the most
+#: deprived fifth is IMD quintile 1), ethnicity, and their intersection.
+DEFAULT_EQUITY_ATTRIBUTES = ("imd_quintile", "ethnicity", "ethnicity x imd_quintile")
 #: Every analysis ``audit`` can run; those a cohort cannot support are skipped with a note.
 ANALYSES = ("fairness", "calibration", "thresholds", "allocation", "raise_bar", "referral", "net_benefit", "judgement")
 
@@ -86,6 +89,19 @@ class AuditSpec:
         Ground truth of need for specialist care (``specialist_need_next``).
     net_benefit_target : str
         Binary outcome of the decision curves (``emergency_admission_next``).
+    equity_attributes : sequence of str, optional
+        Attributes (or intersections, ``"ethnicity x imd_quintile"``) the report's headline ranks
+        first, as the inequalities the audit is about. Default (None): NHS England's Core20PLUS5,
+        :data:`DEFAULT_EQUITY_ATTRIBUTES`, where audited. Other attributes (age, sex: clinical risk
+        factors as well as protected characteristics) stay fully audited in the detail and reach the
+        headline only when named here, or when their effect is a label gap.
+
+    Examples
+    --------
+    >>> AuditSpec().equity
+    ('imd_quintile', 'ethnicity', 'ethnicity x imd_quintile')
+    >>> AuditSpec(attributes=["sex", "age_band"], intersections=[], equity_attributes=["sex"]).equity
+    ('sex',)
     """
 
     attributes: tuple[str, ...] = DEFAULT_ATTRIBUTES
@@ -109,6 +125,7 @@ class AuditSpec:
     referral_gate: str = "top_pct:20"
     referral_target: str = "specialist_need_next"
     net_benefit_target: str = "emergency_admission_next"
+    equity_attributes: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "attributes", tuple(_names(self.attributes, "attributes")))
@@ -120,6 +137,18 @@ class AuditSpec:
         object.__setattr__(self, "need_targets", tuple(_names(self.need_targets, "need_targets")))
         object.__setattr__(self, "need_strata", tuple(float(x) for x in self.need_strata))
         object.__setattr__(self, "analyses", tuple(_names(self.analyses, "analyses")))
+        if self.equity_attributes is not None:
+            equity = tuple(_names(self.equity_attributes, "equity_attributes"))
+            audited = list(self.attributes) + [" x ".join(i) for i in self.intersections]
+            for name in equity:
+                if name not in audited:
+                    from phm_audit.exceptions import closest
+
+                    raise PhmInputError(
+                        f"equity attribute '{name}' is not audited{closest(name, audited)}; "
+                        f"audited attributes: {', '.join(audited)}"
+                    )
+            object.__setattr__(self, "equity_attributes", equity)
         for name in self.analyses:
             if name not in ANALYSES:
                 from phm_audit.exceptions import closest
@@ -171,6 +200,14 @@ class AuditSpec:
         names = [parse_operating_point(o).name for o in self.operating_points]
         return self.operating_points[names.index("top_3pct")] if "top_3pct" in names else self.operating_points[0]
 
+    @property
+    def equity(self) -> tuple[str, ...]:
+        """The equity attributes: those given, or the audited ones of :data:`DEFAULT_EQUITY_ATTRIBUTES`."""
+        if self.equity_attributes is not None:
+            return self.equity_attributes
+        audited = set(self.attributes) | {" x ".join(i) for i in self.intersections}
+        return tuple(a for a in DEFAULT_EQUITY_ATTRIBUTES if a in audited)
+
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy of the spec."""
         return {
@@ -195,6 +232,7 @@ class AuditSpec:
             "referral_gate": self.referral_gate,
             "referral_target": self.referral_target,
             "net_benefit_target": self.net_benefit_target,
+            "equity_attributes": list(self.equity),
         }
 
 
@@ -226,12 +264,17 @@ class ScoredModel:
     target : str, optional
         The outcome the score predicts on its own scale (a probability or an expected value of that
         column); enables weak calibration (calibration-in-the-large, slope, ICI).
+    label : str, optional
+        The outcome the model was trained on, or a rule ranks by (``cost_next`` for last year's cost),
+        whether or not the score is on its scale; default ``target``. The report's headline reads it
+        to tell a cost label from a need label.
     """
 
     name: str
     scores: np.ndarray
     kind: str = "supplied"
     target: str | None = None
+    label: str | None = None
 
     def __post_init__(self) -> None:
         arr = np.asarray(self.scores)

@@ -1,7 +1,8 @@
 """The ``audit.json`` document of a report, its schema, and a reader of its metrics.
 
 ``audit.json`` (layout :data:`REPORT_SCHEMA_VERSION`) holds what a program reading a report needs
-first: provenance, disclosure settings, the finding rules and every graded finding, the audit's
+first: provenance, disclosure settings, the finding rules, the headline (what the audit found, at
+most 12 statements) and every graded finding (one per effect), the audit's
 settings, models and groups, and its metrics, all after disclosure control. It does not repeat
 what the two tables beside it hold in full:
 
@@ -42,6 +43,7 @@ from phm_audit.audit._result import METRIC_COLUMNS, RESULT_SCHEMA_VERSION, Audit
 from phm_audit.exceptions import PhmInputError, PhmTypeError
 from phm_audit.report._disclosure import DisclosureControl
 from phm_audit.report._findings import Finding, FindingRules
+from phm_audit.report._headline import Statement
 
 __all__ = [
     "METRIC_KEY",
@@ -371,6 +373,7 @@ def document_head(
     provenance: Mapping[str, Any],
     disclosure: DisclosureControl,
     rules: FindingRules,
+    headline: Sequence[Statement] = (),
 ) -> dict[str, Any]:
     """Everything in ``audit.json`` but ``files``, ``sweeps`` and ``metrics`` (``result`` under disclosure control)."""
     counts = {g: sum(f.grade == g for f in found) for g in ("flag", "review", "ok")}
@@ -381,6 +384,7 @@ def document_head(
         "disclosure": disclosure.to_dict(),
         "rules": rules.to_dict(),
         "summary": counts,
+        "headline": [_jsonable(s.to_dict()) for s in headline],
         "findings": [_jsonable(f.to_dict()) for f in found],
         "result_schema_version": RESULT_SCHEMA_VERSION,
         "spec": _jsonable(result.spec.to_dict()),
@@ -400,6 +404,7 @@ def report_document(
     disclosure: DisclosureControl,
     rules: FindingRules,
     files: Sequence[Mapping[str, Any]] = (),
+    headline: Sequence[Statement] = (),
 ) -> dict[str, Any]:
     """The ``audit.json`` document of a report (``result`` already under disclosure control).
 
@@ -419,15 +424,19 @@ def report_document(
         The rules that graded the findings.
     files : sequence of mapping, optional
         The tables written beside the document (:func:`file_entry`).
+    headline : sequence of Statement, optional
+        What the audit found (:func:`~phm_audit.report._headline.headline`), written as ``headline``.
 
     Returns
     -------
     dict
-        Schema version, name, provenance, disclosure settings, rules, finding counts and findings,
+        Schema version, name, provenance, disclosure settings, rules, finding counts, the headline and findings,
         the result's spec, models, groups, cohort and notes, then ``files``, ``sweeps`` and
         ``metrics`` (see the module documentation).
     """
-    doc = document_head(result, found, name=name, provenance=provenance, disclosure=disclosure, rules=rules)
+    doc = document_head(
+        result, found, name=name, provenance=provenance, disclosure=disclosure, rules=rules, headline=headline
+    )
     kept, sweeps = sweep_subset(result.table())
     doc["files"] = [dict(f) for f in files]
     doc["sweeps"] = sweeps

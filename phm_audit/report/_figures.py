@@ -672,6 +672,91 @@ def _err(values: np.ndarray, low: np.ndarray, high: np.ndarray) -> np.ndarray:
     return np.vstack([lo, hi])
 
 
+def headline_figure(
+    table: pd.DataFrame,
+    *,
+    models: Sequence[str],
+    operating_point: str,
+    attributes: Mapping[str, tuple[Sequence[str], str | None]],
+) -> Figure | None:
+    """The headline's figure: each group's share of the flagged over its share of the highest need, every
+    model side by side, one panel per attribute (deprivation and ethnicity in the report)."""
+    sub = table[
+        (table["analysis"] == "fairness")
+        & (table["operating_point"] == operating_point)
+        & (table["metric"] == "flagged_to_high_need_ratio")
+        & table["model"].isin(list(models))
+    ]
+    panels = []
+    for attribute, (groups, reference) in attributes.items():
+        rows = sub[sub["attribute"] == attribute]
+        if rows.empty or len(groups) > MAX_GROUPS:
+            continue
+        panels.append((attribute, _ordered(groups, reference)[::-1], rows))
+    shown = [m for m in models if (sub["model"] == m).any()]
+    if not panels or not shown:
+        return None
+    heights = [max(len(p[1]), 2) for p in panels]
+    op_words = describe_operating_point(operating_point)
+    step = 0.8 / max(len(shown), 1)
+
+    def draw() -> MplFigure:
+        labels_width = _width([g for p in panels for g in p[1]])
+        fig, grid = _new_figure(
+            nrows=len(panels),
+            axes_height=0.42,
+            height_ratios=heights,
+            left=0.3 + labels_width,
+            hgap=0.75,
+            bottom=0.5 + _legend_height(len(shown), 3),
+        )
+        axes = grid[:, 0]
+        for ax, (attribute, groups, rows) in zip(axes, panels, strict=True):
+            y = np.arange(len(groups))
+            for i, model in enumerate(shown):
+                f = rows[rows["model"] == model].set_index("group").reindex(groups)
+                v = f["value"].to_numpy(dtype=np.float64)
+                err = _err(v, f["ci_low"].to_numpy(dtype=np.float64), f["ci_high"].to_numpy(dtype=np.float64))
+                style = group_style(i + 1)
+                ax.errorbar(
+                    v,
+                    y - 0.4 + step * (i + 0.5),
+                    xerr=err,
+                    linestyle="none",
+                    marker=style["marker"],
+                    color=style["color"],
+                    markersize=3.5,
+                    elinewidth=0.8,
+                    capsize=0,
+                    label=model,
+                )
+            ax.axvline(1.0, color="black", linewidth=0.8)
+            ax.set_yticks(y, groups)
+            ax.set_xlabel("share of those flagged / share of the highest need (1 = flagged in proportion to need)")
+            ax.set_title(attribute, loc="left")
+        handles, labels = axes[0].get_legend_handles_labels()
+        _bottom_legend(fig, handles, labels, 3)
+        return fig
+
+    worst = []
+    for attribute, _groups, rows in panels:
+        r = rows[np.isfinite(rows["value"].to_numpy(dtype=np.float64))]
+        if len(r):
+            w = r.loc[r["value"].idxmin()]
+            worst.append(f"{attribute}: lowest is {w['group']} under {w['model']} ({float(w['value']):.2f})")
+    alt = (
+        f"Dot plots, one per attribute, at {op_words}: for every model side by side, each group's share of those "
+        "flagged divided by its share of the people with the highest need, with 95% intervals; 1 means flagged in "
+        "proportion to need, below 1 under-served. " + ("; ".join(worst) + "." if worst else "")
+    )
+    caption = (
+        f"Who each model under-serves at {op_words}: a group's share of those flagged over its share of the people "
+        "with the highest need, every model side by side, with 95% intervals. Left of the line at 1: flagged less "
+        "than its share of the highest need."
+    )
+    return _render(f"fig-headline-{_slug(operating_point)}", "Flagged against need, every model", alt, caption, draw)
+
+
 def shares_figure(
     table: pd.DataFrame,
     *,

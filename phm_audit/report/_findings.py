@@ -39,13 +39,38 @@ metric (analysis)                         harmful side    flag when
 Findings are sorted flags first, then reviews, then ok; within a grade, adverse effects (on the
 harmful side of parity) come first, largest effect first, where the effect is the distance from
 parity in units of the rule's threshold (1 = at the threshold).
+
+False discoveries
+-----------------
+An audit grades thousands of comparisons (models x attributes x groups x metrics x operating
+points); at 95% about one in twenty intervals that hold no effect exclude parity by chance. A flag
+therefore also needs its comparison to be a discovery of the Benjamini-Hochberg procedure
+(``scipy.stats.false_discovery_control``) at ``FindingRules.false_discovery_rate`` (default 5%),
+applied once over every graded comparison with an interval. Each comparison's two-sided p-value
+against parity is read from its bootstrap percentile interval by the normal approximation on the
+rule's scale (the logarithm for a ratio, the value itself for a difference): the half of the
+interval that faces parity, over the normal quantile of the interval's level, is the standard error
+(so ``p`` is below ``1 - level`` exactly when the interval excludes parity). A comparison whose
+interval excludes parity but that is not a discovery is graded ``review``. Flags bounded from a
+suppressed count (above) have no interval, so they are graded on their exact bound alone and are
+not in the family. Each finding carries ``p_value`` and the adjusted ``q_value``; the raw per-cell
+intervals are in ``metrics.csv``.
+
+One finding per effect
+----------------------
+:func:`findings` grades every cell (model, attribute, group, metric, operating point).
+:func:`one_per_effect` turns them into the findings a report lists: the cells of one model,
+attribute, group and metric at every operating point are one finding, graded by the worst of them;
+and findings with the same attribute, group, metric, grade and direction in several models are one
+finding, led by the largest effect. Each lists its cells (``cells``: model, operating point, grade,
+value and interval) beneath.
 """
 
 from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any, Literal, NamedTuple
 
@@ -62,6 +87,8 @@ __all__ = [
     "describe_group",
     "describe_operating_point",
     "findings",
+    "one_per_effect",
+    "p_values",
     "primary_operating_point",
 ]
 
@@ -117,6 +144,11 @@ class FindingRules:
         Need targets whose calibration ratios are graded; default the audit's high-need target.
     operating_points : tuple of str, optional
         Operating-point names (``top_3pct``) whose rows are graded; default all of them.
+    false_discovery_rate : float or None, default 0.05
+        Control of false discoveries across the whole audit: a finding is a flag only if its
+        comparison is a discovery of the Benjamini-Hochberg procedure at this rate, over every
+        graded comparison of the call (p-values from the intervals; see the module documentation).
+        None grades each interval on its own (no multiplicity control).
 
     Examples
     --------
@@ -135,8 +167,14 @@ class FindingRules:
     report_undefined: bool = True
     need_targets: tuple[str, ...] | None = None
     operating_points: tuple[str, ...] | None = None
+    false_discovery_rate: float | None = 0.05
 
     def __post_init__(self) -> None:
+        fdr = self.false_discovery_rate
+        if fdr is not None and (isinstance(fdr, bool) or not isinstance(fdr, int | float) or not 0 < fdr < 1):
+            raise PhmInputError(
+                f"FindingRules false_discovery_rate must lie between 0 and 1 (e.g. 0.05), or be None; got {fdr!r}"
+            )
         for name in ("share_ratio", "selection_ratio"):
             value = getattr(self, name)
             if not 0 < value < 1:
@@ -186,6 +224,13 @@ class Finding:
         than the reference at equal need), as opposed to the other side.
     reason : str
         Why the value is undefined, if it is.
+    p_value, q_value : float or None
+        Two-sided p-value against parity, read from the interval, and its Benjamini-Hochberg
+        adjusted value over the whole audit (None where the comparison is not in the family).
+    cells : tuple of dict
+        For a finding that stands for one effect in several models or at several operating points
+        (:func:`one_per_effect`), every graded cell: ``model``, ``operating_point``, ``grade``,
+        ``value``, ``ci_low``, ``ci_high`` and ``q_value``; empty for a single cell.
     """
 
     grade: Grade
@@ -205,10 +250,31 @@ class Finding:
     effect: float
     adverse: bool = False
     reason: str = ""
+    p_value: float | None = None
+    q_value: float | None = None
+    cells: tuple[dict[str, Any], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready copy."""
-        return asdict(self)
+        out = asdict(self)
+        out["cells"] = [dict(c) for c in self.cells]
+        return out
+
+    def cell(self) -> dict[str, Any]:
+        """This finding as one cell of a combined finding."""
+        return {
+            "model": self.model,
+            "operating_point": self.operating_point,
+            "grade": self.grade,
+            "value": self.value,
+            "ci_low": self.ci_low,
+            "ci_high": self.ci_high,
+            "q_value": self.q_value,
+        }
+
+    def all_cells(self) -> tuple[dict[str, Any], ...]:
+        """Every graded cell this finding stands for (itself alone, if it is a single cell)."""
+        return self.cells or (self.cell(),)
 
 
 @dataclass(frozen=True)
@@ -414,7 +480,9 @@ def _sentence(
     )
 
 
-def _grade(rule: _Rule, v: np.ndarray, lo: np.ndarray, hi: np.ndarray, rules: FindingRules) -> np.ndarray:
+def _grade(
+    rule: _Rule, v: np.ndarray, lo: np.ndarray, hi: np.ndarray, rules: FindingRules, discovery: np.ndarray
+) -> np.ndarray:
     has_ci = np.isfinite(lo) & np.isfinite(hi)
     if rule.harm == "low":
         beyond = v < rule.threshold if rule.log else v <= rule.threshold
@@ -422,7 +490,7 @@ def _grade(rule: _Rule, v: np.ndarray, lo: np.ndarray, hi: np.ndarray, rules: Fi
     else:
         beyond = v > rule.threshold if rule.log else v >= rule.threshold
         harm_side, other_side = lo > rule.parity, hi < rule.parity
-    flag = beyond & harm_side & has_ci
+    flag = beyond & harm_side & has_ci & discovery
     review = ~flag & (((harm_side | other_side) & has_ci) | (beyond & rules.review_uncertain))
     return np.where(flag, "flag", np.where(review, "review", "ok"))
 
@@ -436,8 +504,50 @@ def _effect(rule: _Rule, v: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(out), out, 0.0)
 
 
+def p_values(v: Any, lo: Any, hi: Any, *, parity: float, log: bool, level: float) -> np.ndarray:
+    """Two-sided p-values against ``parity`` read from percentile intervals at ``level``.
+
+    The normal approximation on the comparison's scale (the logarithm for a ratio): the half of the
+    interval facing parity, over the normal quantile of the level, is the standard error, so a
+    p-value is below ``1 - level`` exactly when the interval excludes parity. NaN without an interval.
+
+    Examples
+    --------
+    >>> p = p_values([1.2, 1.2, 1.0], [1.1, 0.9, 0.9], [1.3, 1.5, 1.1], parity=1.0, log=True, level=0.95)
+    >>> bool(p[0] < 0.05), bool(p[1] > 0.05), float(p[2])
+    (True, True, 1.0)
+    """
+    from scipy.stats import norm
+
+    v, lo, hi = (np.asarray(x, dtype=np.float64) for x in (v, lo, hi))
+    z = float(norm.ppf(0.5 + level / 2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f = np.log if log else (lambda x: x)
+        tv, tl, th, tp = f(v), f(lo), f(hi), f(np.float64(parity))
+        half = np.where(tv >= tp, tv - tl, th - tv)
+        stat = (tv - tp) / (half / z)
+        p = 2 * norm.sf(np.abs(stat))
+    excludes = (lo > parity) | (hi < parity)
+    p = np.where(np.isfinite(p), p, np.where(excludes, 0.0, 1.0))
+    p = np.where(tv == tp, 1.0, p)
+    return np.where(np.isfinite(v) & np.isfinite(lo) & np.isfinite(hi), p, np.nan)
+
+
 def _clean(x: float) -> float | None:
     return float(x) if math.isfinite(x) else None
+
+
+def _adjust(p: np.ndarray, rules: FindingRules) -> np.ndarray:
+    """Benjamini-Hochberg adjusted p-values over the whole family (NaN stays NaN, outside the family)."""
+    q = np.full(p.shape, np.nan)
+    inside = np.isfinite(p)
+    if rules.false_discovery_rate is not None and inside.any():
+        from scipy.stats import false_discovery_control
+
+        q[inside] = false_discovery_control(p[inside], method="bh")
+    elif inside.any():
+        q[inside] = p[inside]
+    return q
 
 
 def findings(result: AuditResult, rules: FindingRules = FindingRules()) -> list[Finding]:
@@ -486,6 +596,7 @@ def findings(result: AuditResult, rules: FindingRules = FindingRules()) -> list[
     lookup_low = dict(zip(quoted_keys, quoted["ci_low"].to_numpy(dtype=np.float64), strict=True))
     out: list[Finding] = []
     undefined: list[pd.DataFrame] = []
+    graded: list[tuple[_Rule, pd.DataFrame, np.ndarray]] = []
     for rule in _rules(rules):
         rows = table[(table["analysis"] == rule.analysis) & (table["metric"] == rule.metric)]
         if rows.empty:
@@ -516,13 +627,36 @@ def findings(result: AuditResult, rules: FindingRules = FindingRules()) -> list[
             at_primary = (rows["operating_point"] == primary).to_numpy() | (rule.analysis == "calibration")
             undefined.append(rows[~defined & at_primary])
         rows = rows[defined]
-        v = v[defined]
+        p = p_values(rows["value"], rows["ci_low"], rows["ci_high"], parity=rule.parity, log=rule.log, level=level)
+        graded.append((rule, rows, p))
+    # the allocation's unmet-need gap repeats the fairness tpr difference where both exist: not graded twice
+    cell_cols = ["model", "attribute", "group", "operating_point"]
+    seen = {
+        tuple(k)
+        for rule, rows, _ in graded
+        if rule.metric == "tpr_difference"
+        for k in rows[cell_cols].astype(str).to_numpy()
+    } | {(f.model, f.attribute, f.group, f.operating_point) for f in out if f.metric == "tpr_difference"}
+    for i, (rule, rows, p) in enumerate(graded):
+        if rule.metric == "unmet_need_gap" and seen:
+            fresh = np.array([tuple(k) not in seen for k in rows[cell_cols].astype(str).to_numpy()], dtype=bool)
+            graded[i] = (rule, rows[fresh], p[fresh])
+    q_of = _adjust(np.concatenate([p for _, _, p in graded]) if graded else np.zeros(0), rules)
+    start = 0
+    for rule, rows, p in graded:
+        q = q_of[start : start + len(p)]
+        start += len(p)
+        v = rows["value"].to_numpy(dtype=np.float64)
         lo = rows["ci_low"].to_numpy(dtype=np.float64)
         hi = rows["ci_high"].to_numpy(dtype=np.float64)
-        grades = _grade(rule, v, lo, hi, rules)
+        fdr = rules.false_discovery_rate
+        discovery = np.ones(len(v), dtype=bool) if fdr is None else np.nan_to_num(q, nan=1.0) <= fdr
+        grades = _grade(rule, v, lo, hi, rules, discovery)
         effects = _effect(rule, v)
         adverse = v < rule.parity if rule.harm == "low" else v > rule.parity
-        for row, grade, effect, bad in zip(rows.itertuples(index=False), grades, effects, adverse, strict=True):
+        for row, grade, effect, bad, pv, qv in zip(
+            rows.itertuples(index=False), grades, effects, adverse, p, q, strict=True
+        ):
             ref = refs[row.attribute]
             n = sizes.get((row.attribute, row.group))
             out.append(
@@ -543,6 +677,8 @@ def findings(result: AuditResult, rules: FindingRules = FindingRules()) -> list[
                     n=n,
                     effect=float(effect),
                     adverse=bool(bad),
+                    p_value=_clean(pv),
+                    q_value=_clean(qv),
                 )
             )
     # the allocation's unmet-need gap repeats the fairness tpr difference where both exist
@@ -709,3 +845,82 @@ def _undefined_findings(
             )
         )
     return out
+
+
+def _sort_key(f: Finding) -> tuple[int, bool, float]:
+    return ({g: i for i, g in enumerate(GRADES)}[f.grade], not f.adverse, -f.effect)
+
+
+def _more(names: list[str], most: int = 3) -> str:
+    shown = ", ".join(names[:most])
+    return shown + (f" and {len(names) - most} more" if len(names) > most else "")
+
+
+def one_per_effect(found: Sequence[Finding], primary: str = "") -> list[Finding]:
+    """One finding per effect: the graded cells of :func:`findings` combined, each with its cells beneath.
+
+    First the cells of one model, attribute, group, metric and target at every operating point
+    become one finding, graded by the worst of them and led by the primary operating point where it
+    has that grade (otherwise by the largest effect of that grade). Then findings with the same
+    analysis, metric, target, attribute, group, grade and direction (and, for values not reported,
+    the same reason) in several models become one, led by the largest effect. The lead's words are
+    kept, followed by where else the effect is seen; ``cells`` lists every cell with its grade.
+
+    Parameters
+    ----------
+    found : sequence of Finding
+        Graded cells, from :func:`findings`.
+    primary : str, optional
+        Name of the primary operating point (``top_3pct``).
+
+    Returns
+    -------
+    list of Finding
+        Sorted as :func:`findings` sorts (flags first, adverse first, largest effect first).
+
+    Examples
+    --------
+    >>> cell = dict(text="t.", analysis="fairness", attribute="sex", group="F", reference="M", metric="tpr_difference",
+    ...             target="need", ci_low=None, ci_high=None, n=10, effect=1.5, adverse=True)
+    >>> cells = [Finding(grade="flag", model=m, operating_point=o, value=-0.2, **cell)
+    ...          for m in ("a", "b") for o in ("top_1pct", "top_3pct")]
+    >>> combined = one_per_effect(cells, "top_3pct")
+    >>> len(combined), combined[0].operating_point, len(combined[0].cells)
+    (1, 'top_3pct', 4)
+    """
+    order = {g: i for i, g in enumerate(GRADES)}
+    per_model: dict[tuple[Any, ...], list[Finding]] = {}
+    for f in found:
+        per_model.setdefault((f.model, f.analysis, f.metric, f.target, f.attribute, f.group), []).append(f)
+    firsts: list[tuple[Finding, list[dict[str, Any]]]] = []
+    for members in per_model.values():
+        worst = min(order[f.grade] for f in members)
+        top = sorted((f for f in members if order[f.grade] == worst), key=_sort_key)
+        at_primary = [f for f in top if f.operating_point == primary]
+        lead = at_primary[0] if at_primary else top[0]
+        firsts.append((lead, [c for f in members for c in f.all_cells()]))
+    across: dict[tuple[Any, ...], list[tuple[Finding, list[dict[str, Any]]]]] = {}
+    for lead, cells in firsts:
+        undefined = lead.reason if lead.value is None and lead.grade == "review" else ""
+        key = (lead.analysis, lead.metric, lead.target, lead.attribute, lead.group, lead.grade, lead.adverse, undefined)
+        across.setdefault(key, []).append((lead, cells))
+    out: list[Finding] = []
+    for group in across.values():
+        ranked = sorted(group, key=lambda m: _sort_key(m[0]))
+        lead = ranked[0][0]
+        cells = [c for _, cs in ranked for c in cs]
+        if len(cells) == 1:
+            out.append(lead)
+            continue
+        models = list(dict.fromkeys(str(c["model"]) for c in cells))
+        ops = list(dict.fromkeys(str(c["operating_point"]) for c in cells))
+        where = []
+        if len(models) > 1:
+            where.append(f"{len(models)} models ({_more(models)})")
+        if len(ops) > 1:
+            where.append(f"{len(ops)} operating points")
+        text = lead.text + f" Seen in {' at '.join(where)}: {len(cells)} cells, each listed with its grade."
+        out.append(
+            Finding(**{**{k: getattr(lead, k) for k in lead.__dataclass_fields__}, "text": text, "cells": tuple(cells)})
+        )
+    return sorted(out, key=_sort_key)

@@ -26,11 +26,13 @@ from phm_audit.report._findings import (
     describe_operating_point,
     primary_operating_point,
 )
+from phm_audit.report._headline import Statement
 
 __all__ = ["SECTIONS", "PendingPage", "render_html", "start_page"]
 
 #: Sections of the report, in order: (id, title).
 SECTIONS = (
+    ("headline", "What this audit found"),
     ("summary", "Summary of findings"),
     ("data", "Data and provenance"),
     ("bias", "Bias across groups"),
@@ -207,8 +209,39 @@ def _sizes(result: AuditResult, attribute: str) -> dict[str, Any]:
     return dict(zip(map(str, info.get("labels", [])), info.get("sizes", []), strict=False))
 
 
+def _headline(result: AuditResult, statements: Sequence[Statement], idx: _Index, primary: str) -> Section:
+    sec = Section("headline", SECTIONS[0][1])
+    if statements:
+        sec.blocks.append(Block("statements", items=list(statements)))
+    else:
+        sec.blocks.append(
+            Block(
+                "p",
+                "No group of the equity attributes is graded as under-served, and no score is graded as under-stating "
+                "a group's need, after the control of false discoveries. The detail below lists every finding.",
+            )
+        )
+    equity = [a for a in result.spec.equity if " x " not in a]
+    attributes = {a: v for a, v in _attributes(result).items() if a in equity}
+    models = idx.models_with("fairness")
+    fig = figs.headline_figure(idx.table, models=models, operating_point=primary, attributes=attributes)
+    if fig is not None:
+        sec.blocks.append(Block("figure", figure=fig))
+    sec.blocks.append(
+        Block(
+            "p",
+            "Statements are ordered by the people they concern: the high-need members of a group missing from the "
+            "flagged (or moved, or still missing at twice the capacity), per 100,000 of the audited population. "
+            f"Equity attributes ({', '.join(result.spec.equity) or 'none audited'}) come first. Each statement's "
+            "grade is that of the finding it rests on, after the control of false discoveries; the evidence is in "
+            "the section it links to. Methods explains the mechanisms (label, base rate).",
+        )
+    )
+    return sec
+
+
 def _summary(result: AuditResult, found: Sequence[Finding]) -> Section:
-    sec = Section("summary", SECTIONS[0][1])
+    sec = Section("summary", SECTIONS[1][1])
     counts = {g: sum(f.grade == g for f in found) for g in GRADES}
     models = [m["name"] for m in result.models]
     sec.blocks.append(
@@ -238,7 +271,7 @@ def _data(
     provenance: Mapping[str, Any],
     disclosure: DisclosureControl,
 ) -> Section:
-    sec = Section("data", SECTIONS[1][1])
+    sec = Section("data", SECTIONS[2][1])
     prov_rows = []
     for key in ("tool", "tool_version", "created", "scenario", "seed", "n", "source", "command"):
         if provenance.get(key) not in (None, ""):
@@ -341,8 +374,8 @@ def _data(
     return sec
 
 
-def _worst(found: Iterable[Finding]) -> str:
-    grades = [f.grade for f in found]
+def _worst(grades: Iterable[str]) -> str:
+    grades = list(grades)
     for g in GRADES:
         if g in grades:
             return g
@@ -350,7 +383,7 @@ def _worst(found: Iterable[Finding]) -> str:
 
 
 def _bias(result: AuditResult, idx: _Index, found: Sequence[Finding], primary: str) -> Section:
-    sec = Section("bias", SECTIONS[2][1])
+    sec = Section("bias", SECTIONS[3][1])
     models = idx.models_with("fairness")
     if not models:
         sec.absent = (
@@ -369,10 +402,13 @@ def _bias(result: AuditResult, idx: _Index, found: Sequence[Finding], primary: s
             "points are in metrics.csv and graded in the findings.",
         )
     )
-    by_key: dict[tuple[str, str, str], list[Finding]] = {}
+    by_key: dict[tuple[str, str, str], list[str]] = {}
     for f in found:
-        if f.analysis == "fairness" and f.operating_point == primary:
-            by_key.setdefault((f.model, f.attribute, f.group), []).append(f)
+        if f.analysis != "fairness":
+            continue
+        for c in f.all_cells():
+            if c["operating_point"] == primary:
+                by_key.setdefault((str(c["model"]), f.attribute, f.group), []).append(str(c["grade"]))
     cols = [
         ("flagged_share", "share of those flagged"),
         ("high_need_share", "share of highest need"),
@@ -425,7 +461,7 @@ def _need_target(result: AuditResult, table: pd.DataFrame) -> str:
 
 
 def _calibration(result: AuditResult, idx: _Index, curves: pd.DataFrame, primary: str) -> Section:
-    sec = Section("calibration", SECTIONS[3][1])
+    sec = Section("calibration", SECTIONS[4][1])
     table = idx.table
     models = idx.models_with("calibration")
     if not models:
@@ -523,7 +559,7 @@ def _calibration(result: AuditResult, idx: _Index, curves: pd.DataFrame, primary
 
 
 def _label_choice(result: AuditResult, idx: _Index, rules: FindingRules) -> Section:
-    sec = Section("label-choice", SECTIONS[4][1])
+    sec = Section("label-choice", SECTIONS[5][1])
     table = idx.table
     need = _need_target(result, table)
     gap_models = [
@@ -604,7 +640,7 @@ def _group_rows(result: AuditResult) -> list[tuple[str, str]]:
 
 
 def _thresholds(result: AuditResult, idx: _Index) -> Section:
-    sec = Section("thresholds", SECTIONS[5][1])
+    sec = Section("thresholds", SECTIONS[6][1])
     present = {a for a in ("thresholds", "allocation", "raise_bar", "referral") if idx.models_with(a)}
     if not present:
         sec.absent = (
@@ -741,7 +777,7 @@ def _thresholds(result: AuditResult, idx: _Index) -> Section:
 
 
 def _net_benefit(result: AuditResult, idx: _Index) -> Section:
-    sec = Section("net-benefit", SECTIONS[6][1])
+    sec = Section("net-benefit", SECTIONS[7][1])
     models = idx.models_with("net_benefit")
     if not models:
         sec.absent = (
@@ -794,7 +830,7 @@ def _net_benefit(result: AuditResult, idx: _Index) -> Section:
 
 
 def _judgement(result: AuditResult, idx: _Index) -> Section:
-    sec = Section("judgement", SECTIONS[7][1])
+    sec = Section("judgement", SECTIONS[8][1])
     table = idx.table
     sub = table[table["analysis"] == "judgement"]
     if sub.empty:
@@ -848,7 +884,7 @@ def _judgement(result: AuditResult, idx: _Index) -> Section:
 
 
 def _explanations(result: AuditResult, idx: _Index) -> Section:
-    sec = Section("explanations", SECTIONS[8][1])
+    sec = Section("explanations", SECTIONS[9][1])
     models = idx.models_with("explain")
     if not models:
         sec.absent = (
@@ -885,7 +921,7 @@ def _explanations(result: AuditResult, idx: _Index) -> Section:
 
 
 def _methods(result: AuditResult, disclosure: DisclosureControl, rules: FindingRules, synthetic: bool) -> Section:
-    sec = Section("methods", SECTIONS[9][1])
+    sec = Section("methods", SECTIONS[10][1])
     spec = result.spec
     level = f"{100 * spec.confidence:g}%"
     paras = [
@@ -935,6 +971,48 @@ def _methods(result: AuditResult, disclosure: DisclosureControl, rules: FindingR
                 else ""
             )
             + "; or the value is not reported, with its reason. Ok otherwise.",
+        ),
+        (
+            "False discoveries",
+            (
+                "Every graded comparison (model x attribute x group x metric x operating point) is one test of "
+                "parity. Its two-sided p-value is read from its bootstrap percentile interval by the normal "
+                "approximation on the comparison's scale (the logarithm for a ratio): the half of the interval "
+                "facing parity over the normal quantile of the interval's level is the standard error, so the "
+                "p-value is below 1 minus the level exactly when the interval excludes parity. The "
+                "Benjamini-Hochberg procedure (scipy.stats.false_discovery_control) is applied once over all of "
+                f"them at a false discovery rate of {100 * rules.false_discovery_rate:g}%, and only a discovery "
+                "can be a flag; an interval that excludes parity but is not a discovery is graded review. Flags "
+                "bounded from a suppressed count have no interval and are graded on their exact bound. The raw "
+                "per-cell intervals are in metrics.csv; each finding in audit.json carries its p_value and q_value."
+                if rules.false_discovery_rate is not None
+                else "No multiplicity control was applied (FindingRules false_discovery_rate=None): each interval "
+                "is graded on its own, so about one in twenty comparisons without an effect excludes parity by "
+                "chance."
+            ),
+        ),
+        (
+            "One finding per effect",
+            "The cells of one model, attribute, group and metric at every operating point are one finding, graded "
+            "by the worst of them; the same effect (attribute, group, metric, grade and direction) in several "
+            "models is one finding, led by the largest. Each lists its cells, with their grades, beneath.",
+        ),
+        (
+            "Headline and mechanisms",
+            "The headline says who is under-served (share of the flagged over share of the highest need graded "
+            "flag) and whether a score under-states a group's need, and why. Label: the model ranks by cost and "
+            "the label gap at equal score (need ratio over cost ratio) is a flag, so a cost label under-states the "
+            "group's need; a need label would fix it. Base rate: the model is not trained on cost and the need "
+            "ratio at equal score is a flag: at the same score the group is sicker, as a noisy score of a group "
+            "with more need shows (the label gap describes cost against need in the population and is much the "
+            "same for every score, so it does not implicate such a score); calibration within groups or a "
+            "group-aware threshold would fix it. For a model of unknown label the data decide (label gap a flag "
+            "with the cost ratio at 1: label; need ratio a flag with the label gap at 1: base rate). Need measured "
+            "by need_true_next is ground truth, known only on a synthetic cohort; any other need measure is a "
+            "recorded proxy, which carries the access gap it should detect, and statements give the other measure "
+            "beside. Capacity and allocation statements read the threshold sweep at twice the capacity and the "
+            "counterfactual allocation by need or by a need-trained model. People affected are per 100,000 of the "
+            "audited population, computed from published (disclosure-controlled) shares and counts only.",
         ),
         (
             "Disclosure control",
@@ -1016,6 +1094,7 @@ def start_page(
     rules: FindingRules,
     name: str,
     n_jobs: int = 1,
+    headline: Sequence[Statement] = (),
 ) -> PendingPage:
     """Lay out the report page and start drawing its figures; :func:`render_html` without the wait.
 
@@ -1030,6 +1109,7 @@ def start_page(
     batch = figs.FigureBatch()
     with batch.collecting():  # figures are drawn after the layout, together, in n_jobs processes
         sections = [
+            _headline(result, headline, idx, primary),
             _summary(result, findings),
             _data(result, provenance, disclosure),
             _bias(result, idx, findings, primary),
@@ -1053,6 +1133,7 @@ def start_page(
         version=__version__,
         n=result.cohort.get("n"),
         svg_css=figs.SVG_PAGE_CSS,
+        fmt=fmt,
     )
     batch.start(n_jobs)
     return PendingPage(text, batch)
@@ -1067,6 +1148,7 @@ def render_html(
     rules: FindingRules,
     name: str,
     n_jobs: int = 1,
+    headline: Sequence[Statement] = (),
 ) -> str:
     """The report as one self-contained HTML page.
 
@@ -1087,6 +1169,8 @@ def render_html(
     n_jobs : int, default 1
         Processes that draw the figures (forked, on Linux; see :class:`~phm_audit.report.FigureBatch`).
         The page is the same whatever the number.
+    headline : sequence of Statement, optional
+        What the audit found (:func:`~phm_audit.report._headline.headline`), first on the page.
 
     Returns
     -------
@@ -1101,6 +1185,7 @@ def render_html(
         rules=rules,
         name=name,
         n_jobs=n_jobs,
+        headline=headline,
     )
     try:
         return page.result()

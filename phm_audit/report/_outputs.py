@@ -26,9 +26,9 @@ from phm_audit.report._findings import (
     Finding,
     FindingRules,
     describe_operating_point,
-    findings,
     primary_operating_point,
 )
+from phm_audit.report._headline import Statement, headline_markdown, report_findings
 
 __all__ = [
     "atomic_dir",
@@ -142,6 +142,7 @@ def summary_markdown(
     *,
     disclosure: DisclosureControl | None = None,
     max_findings: int = 20,
+    headline: Sequence[Statement] = (),
 ) -> str:
     """A short Markdown summary: graded findings, who is flagged against who has the highest need, label gaps.
 
@@ -155,6 +156,8 @@ def summary_markdown(
         The settings applied; a warning heads the summary when they are off.
     max_findings : int, default 20
         Most findings listed per grade.
+    headline : sequence of Statement, optional
+        What the audit found; listed first, under "What this audit found".
 
     Returns
     -------
@@ -173,6 +176,8 @@ def summary_markdown(
     ]
     if disclosure is not None:
         lines += [f"Disclosure control: {disclosure.describe()}.", ""]
+    if found or headline:
+        lines += headline_markdown(headline)
     if found:
         counts = {g: sum(f.grade == g for f in found) for g in GRADES}
         lines += ["## Findings", "", f"{counts['flag']} flag, {counts['review']} review, {counts['ok']} ok.", ""]
@@ -277,12 +282,15 @@ def write_machine_outputs(
     disclosure = DisclosureControl() if disclosure is None else disclosure
     rules = FindingRules() if rules is None else rules
     published = disclose_result(result, disclosure)
-    found = findings(published, rules)
+    found, statements = report_findings(published, rules)
     prov = build_provenance(published, provenance, deterministic=deterministic)
     name = Path(folder).name or "report"
-    doc = report_document(published, found, name=name, provenance=prov, disclosure=disclosure, rules=rules)
+    doc = report_document(
+        published, found, name=name, provenance=prov, disclosure=disclosure, rules=rules, headline=statements
+    )
     write_tables_and_json(Path(folder), published, doc)
-    write_text(Path(folder) / "summary.md", summary_markdown(published, found, disclosure=disclosure))
+    summary = summary_markdown(published, found, disclosure=disclosure, headline=statements)
+    write_text(Path(folder) / "summary.md", summary)
 
 
 def read_metrics(path: str | Path) -> pd.DataFrame:

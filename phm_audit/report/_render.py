@@ -20,7 +20,8 @@ from phm_audit.report._document import (
     validate_report_json,
 )
 from phm_audit.report._figures import available_cpus
-from phm_audit.report._findings import FindingRules, findings
+from phm_audit.report._findings import FindingRules
+from phm_audit.report._headline import report_findings
 from phm_audit.report._html import start_page
 
 __all__ = [
@@ -132,16 +133,25 @@ def write_report(
         raise PhmInputError(f"cannot write the report to {folder}: it is a file; choose a folder")
     title = name or folder.name or "report"
     published = disclose_result(result, disclosure)
-    found = findings(published, rules)
+    found, statements = report_findings(published, rules)
     prov = build_provenance(published, provenance, deterministic=deterministic)
     # the figures are drawn (in n_jobs processes) while audit.json is made and checked and the files written
     page = start_page(
-        published, findings=found, provenance=prov, disclosure=disclosure, rules=rules, name=title, n_jobs=jobs
+        published,
+        findings=found,
+        provenance=prov,
+        disclosure=disclosure,
+        rules=rules,
+        name=title,
+        n_jobs=jobs,
+        headline=statements,
     )
     try:
-        doc = report_document(published, found, name=title, provenance=prov, disclosure=disclosure, rules=rules)
+        doc = report_document(
+            published, found, name=title, provenance=prov, disclosure=disclosure, rules=rules, headline=statements
+        )
         validate_report_json(specimen(doc))
-        summary = _outputs.summary_markdown(published, found, disclosure=disclosure)
+        summary = _outputs.summary_markdown(published, found, disclosure=disclosure, headline=statements)
         with _outputs.atomic_dir(folder) as tmp:
             _outputs.write_tables_and_json(tmp, published, doc)
             _outputs.write_text(tmp / "summary.md", summary)
