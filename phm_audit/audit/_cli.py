@@ -120,6 +120,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     opts.add_argument("--out", required=True, help="folder to write metrics.csv, curves.csv, audit.json, summary.md")
     opts.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into a --out folder that also holds other files: only the report's files are replaced, "
+        "every other file is kept (a new folder, or one holding only an earlier report, needs no flag)",
+    )
+    opts.add_argument(
         "--deterministic",
         action="store_true",
         help="omit the creation time, so the same inputs give byte-identical files (for comparisons)",
@@ -370,9 +376,14 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     if args.label_choice and not args.cohort:
         raise PhmInputError("--label-choice retrains models, so it needs --cohort")
+    from phm_audit.report._outputs import check_report_folder
+
+    if not str(args.out).strip():
+        raise PhmInputError("--out is empty; give a folder for the report, such as reports/audit")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise PhmInputError(f"--out {out} is a file; give a folder for the report")
+    check_report_folder(out, overwrite=args.overwrite, files=("index.html", "audit.json", "metrics.csv"))
     progress = Progress(quiet=args.quiet)
     with printed_warnings("audit"):
         plan = _table_mode(args) if args.table else _cohort_mode(args)
@@ -405,6 +416,7 @@ def run(args: argparse.Namespace) -> int:
                 name=out.resolve().name or "audit",
                 provenance=plan.provenance,
                 deterministic=args.deterministic,
+                overwrite=args.overwrite,
             )
     if not args.quiet:
         print(
