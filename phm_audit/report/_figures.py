@@ -41,6 +41,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure as MplFigure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
 
+from phm_audit._process import die_with_parent
 from phm_audit.report._findings import describe_operating_point
 
 __all__ = [
@@ -445,7 +446,10 @@ class FigureBatch:
                 # Python 3.12+ warns about fork in a process with threads (here: idle BLAS/OpenMP
                 # workers); the forked workers only draw with matplotlib
                 warnings.simplefilter("ignore", DeprecationWarning)
-                self._pool = multiprocessing.get_context("fork").Pool(jobs)
+                # workers end with this process, however it ends (kill -9 included)
+                self._pool = multiprocessing.get_context("fork").Pool(
+                    jobs, initializer=die_with_parent, initargs=(os.getpid(),)
+                )
             self._async = self._pool.map_async(_draw_forked, range(len(self.drawings)), chunksize=1)
         except BaseException:
             self.close()
