@@ -11,11 +11,13 @@ import textwrap
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from phm_audit.cli import main
 from phm_audit.exceptions import PhmInputError
+from phm_audit.report import _outputs
 from phm_audit.report._outputs import MANIFEST_NAME, atomic_dir, read_manifest
 
 REPORT = ["audit.json", "curves.csv", "index.html", "metrics.csv", "summary.md"]
@@ -325,3 +327,58 @@ def test_a_manifest_naming_paths_outside_the_folder_is_not_followed(tmp_path):
     with atomic_dir(out, overwrite=True) as tmp:
         _fake_report(tmp)
     assert victim.read_text() == "keep me"
+
+
+# --- outputs safe to open ----------------------------------------------------------------------------------
+
+HOSTILE_GROUPS = [
+    "<script>alert(1)</script>",
+    '=HYPERLINK("http://x","y")',
+    "White | 1",
+    "a&b <img src=x onerror=alert(1)>",
+]
+
+
+@pytest.fixture(scope="module")
+def hostile_report(table_csv, tmp_path_factory):
+    table = pd.read_csv(table_csv)
+    table["deprivation"] = np.array(HOSTILE_GROUPS, dtype=object)[table["deprivation"].to_numpy() % 4]
+    folder = tmp_path_factory.mktemp("hostile")
+    path = folder / "<img src=x onerror=alert(1)>.csv"
+    table.to_csv(path, index=False)
+    out = folder / "r"
+    assert _audit(path, out, "--intersection", "deprivation,deprivation2") == 2  # a typo is refused first
+    table["deprivation2"] = np.where(table["risk"].rank() % 2 == 0, "-x", "+y")
+    table.to_csv(path, index=False)
+    assert _audit(path, out, "--group", "deprivation2", "--intersection", "deprivation,deprivation2") == 0
+    return out
+
+
+def test_summary_md_escapes_html_and_pipes_in_names(hostile_report):
+    text = (hostile_report / "summary.md").read_text()
+    assert "<script" not in text and "<img" not in text
+    assert "&lt;script&gt;" in text and "a&amp;b" in text
+    for line in text.splitlines():
+        if line.startswith("|"):  # every row of a table has as many unescaped pipes as its header
+            cells = line.replace("\\|", "").count("|")
+            assert cells in (6, 7), line
+    assert "White \\| 1" in text
+
+
+def test_csv_text_cells_cannot_run_as_formulas_and_numbers_stay_numbers(hostile_report):
+    import csv
+
+    for name in ("metrics.csv", "curves.csv"):
+        with open(hostile_report / name, newline="", encoding="utf-8") as fh:
+            rows = list(csv.DictReader(fh))
+        assert rows
+        numeric = {"value", "ci_low", "ci_high", "n", "mean", "bin", "bins", "score"}
+        for row in rows:
+            for col, cell in row.items():
+                if cell and cell[0] in "=+-@\t\r":
+                    assert col in numeric, (name, col, cell)
+                    float(cell)  # a number: left as it is
+    metrics = _outputs.read_metrics(hostile_report / "metrics.csv")
+    assert {'=HYPERLINK("http://x","y")', "-x", "+y"} <= set(metrics["group"])  # the quote is taken off again
+    raw = (hostile_report / "metrics.csv").read_text()
+    assert "'=HYPERLINK" in raw and ",'-x," in raw

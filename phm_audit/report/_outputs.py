@@ -40,6 +40,7 @@ __all__ = [
     "MANIFEST_NAME",
     "atomic_dir",
     "check_report_folder",
+    "neutralise_formulas",
     "read_manifest",
     "read_metrics",
     "summary_markdown",
@@ -287,9 +288,62 @@ def write_text(path: Path, text: str) -> None:
         fh.write(text)
 
 
+#: First characters that make a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Prefix ``'`` to text cells that a spreadsheet would run as a formula; numbers are left as they are.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy when any cell changed, else ``frame`` itself.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"group": ["0-17", "=1+1", "-x"], "value": [-1.0, 2.0, 3.0]})
+    >>> neutralise_formulas(frame)["group"].tolist()
+    ['0-17', "'=1+1", "'-x"]
+    """
+    out = frame
+    for col in frame.columns:
+        if frame[col].dtype != object and not isinstance(frame[col].dtype, pd.StringDtype):
+            continue
+        cells = frame[col]
+        is_text = cells.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+        texts = cells.where(is_text, "").astype(str)
+        risky = is_text & texts.str.startswith(FORMULA_STARTS).to_numpy(dtype=bool)
+        if risky.any():
+            if out is frame:
+                out = frame.copy()
+            out[col] = cells.where(~risky, "'" + texts)
+    return out
+
+
 def write_csv(path: Path, frame: pd.DataFrame) -> None:
-    """Write a frame as CSV (no index, Unix line endings, empty cells for missing values)."""
-    frame.to_csv(path, index=False, lineterminator="\n")
+    """Write a frame as CSV (no index, Unix line endings, empty cells for missing values).
+
+    Text cells that a spreadsheet would run as a formula are neutralised (:func:`neutralise_formulas`).
+    """
+    neutralise_formulas(frame).to_csv(path, index=False, lineterminator="\n")
+
+
+def _md(text: Any) -> str:
+    """Text from the input (a group, model or file name) made safe for Markdown: no HTML, no table pipes."""
+    return (
+        str(text)
+        .replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace("|", "\\|")
+        .replace("\r", " ")
+        .replace("\n", " ")
+    )
 
 
 def write_json(path: Path, doc: Mapping[str, Any]) -> None:
@@ -330,7 +384,7 @@ def _cell(sub: Mapping[tuple[str, str], Mapping[str, Any]], metric: str, group: 
         return ""
     value, low, high = (float(row[c]) for c in ("value", "ci_low", "ci_high"))
     if not np.isfinite(value):
-        return f"not reported ({row['reason']})"
+        return f"not reported ({_md(row['reason'])})"
     ci = f" ({_fmt(low, pct)} to {_fmt(high, pct)})" if np.isfinite(low) else ""
     return _fmt(value, pct) + ci
 
@@ -366,8 +420,8 @@ def summary_markdown(
     n = result.cohort.get("n")
     lines += [
         (f"{n:,} people audited" if isinstance(n, int) else "People audited: suppressed")
-        + (f"; scenario {result.cohort['scenario']}" if result.cohort.get("scenario") else "")
-        + f"; high need measured by `{result.cohort.get('high_need_target')}`.",
+        + (f"; scenario {_md(result.cohort['scenario'])}" if result.cohort.get("scenario") else "")
+        + f"; high need measured by {_md(result.cohort.get('high_need_target'))}.",
         "",
     ]
     if disclosure is not None:
@@ -377,7 +431,7 @@ def summary_markdown(
         lines += ["## Findings", "", f"{counts['flag']} flag, {counts['review']} review, {counts['ok']} ok.", ""]
         for grade in ("flag", "review"):
             items = [f for f in found if f.grade == grade]
-            lines += [f"- **{grade}**: {f.text}" for f in items[:max_findings]]
+            lines += [f"- **{grade}**: {_md(f.text)}" for f in items[:max_findings]]
             if len(items) > max_findings:
                 lines.append(f"- … and {len(items) - max_findings} more {grade} findings in audit.json")
         lines.append("")
@@ -396,7 +450,8 @@ def summary_markdown(
         if fair.empty and gaps.empty:
             continue
         lines += [
-            f"## {name} ({model.get('kind')}" + (f", predicts {model['target']})" if model.get("target") else ")"),
+            f"## {_md(name)} ({_md(model.get('kind'))}"
+            + (f", predicts {_md(model['target'])})" if model.get("target") else ")"),
             "",
         ]
         for attribute in result.groups:
@@ -408,7 +463,7 @@ def summary_markdown(
                 for r in mine[["metric", "group", "value", "ci_low", "ci_high", "reason"]].to_dict(orient="records")
             }
             lines += [
-                f"### {attribute} at {describe_operating_point(op_name)}",
+                f"### {_md(attribute)} at {_md(describe_operating_point(op_name))}",
                 "",
                 "| group | n | flagged share (95% CI) | high-need share | selection ratio at equal need |",
                 "|---|---|---|---|---|",
@@ -416,7 +471,7 @@ def summary_markdown(
             info = result.groups[attribute]
             for group, size in zip(info["labels"], info["sizes"], strict=False):
                 lines.append(
-                    f"| {group} | {'*' if size is None else f'{int(size):,}'} | "
+                    f"| {_md(group)} | {'*' if size is None else f'{int(size):,}'} | "
                     f"{_cell(sub, 'flagged_share', group)} | {_cell(sub, 'high_need_share', group)} | "
                     f"{_cell(sub, 'selection_ratio_at_equal_need', group, False)} |"
                 )
@@ -437,10 +492,10 @@ def summary_markdown(
                     else f"not reported ({row.reason})"
                 )
                 size = "*" if row.n is pd.NA else f"{int(row.n):,}"
-                lines.append(f"| {row.attribute} | {row.group} | {row.target} | {value} | {size} |")
+                lines.append(f"| {_md(row.attribute)} | {_md(row.group)} | {_md(row.target)} | {_md(value)} | {size} |")
             lines.append("")
     if result.notes:
-        lines += ["## Notes", "", *[f"- {n}" for n in result.notes], ""]
+        lines += ["## Notes", "", *[f"- {_md(n)}" for n in result.notes], ""]
     return "\n".join(lines)
 
 
@@ -499,4 +554,10 @@ def read_metrics(path: str | Path) -> pd.DataFrame:
         dtype={c: str for c in METRIC_COLUMNS if c not in numeric},
     )
     frame["n"] = frame["n"].astype("Float64").round().astype("Int64")
+    for col in frame.columns:
+        if col not in numeric:
+            cells = frame[col].astype(str)
+            quoted = cells.str.startswith("'") & cells.str[1:2].isin(FORMULA_STARTS)
+            if quoted.any():
+                frame[col] = cells.where(~quoted, cells.str[1:])
     return frame
