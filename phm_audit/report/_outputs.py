@@ -25,7 +25,7 @@ from phm_audit._process import terminate_as_exception
 from phm_audit._version import __version__
 from phm_audit.audit._result import METRIC_COLUMNS, AuditResult
 from phm_audit.exceptions import PhmInputError
-from phm_audit.report._disclosure import DisclosureControl, disclose_result
+from phm_audit.report._disclosure import DisclosureControl, disclose_provenance, disclose_result
 from phm_audit.report._document import build_provenance, document_json, file_entry, report_document
 from phm_audit.report._findings import (
     GRADES,
@@ -532,7 +532,7 @@ def write_machine_outputs(
     rules = FindingRules() if rules is None else rules
     published = disclose_result(result, disclosure)
     found = findings(published, rules)
-    prov = build_provenance(published, provenance, deterministic=deterministic)
+    prov = build_provenance(published, disclose_provenance(provenance, disclosure), deterministic=deterministic)
     name = Path(folder).name or "report"
     doc = report_document(published, found, name=name, provenance=prov, disclosure=disclosure, rules=rules)
     write_tables_and_json(Path(folder), published, doc)

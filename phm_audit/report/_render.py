@@ -9,7 +9,7 @@ from typing import Any
 from phm_audit.audit._result import AuditResult
 from phm_audit.exceptions import PhmInputError, PhmTypeError
 from phm_audit.report import _outputs
-from phm_audit.report._disclosure import DisclosureControl, disclose_result
+from phm_audit.report._disclosure import DisclosureControl, disclose_provenance, disclose_result
 from phm_audit.report._document import (
     REPORT_SCHEMA_VERSION,
     build_provenance,
@@ -140,7 +140,7 @@ def write_report(
     title = name or final.name or "report"
     published = disclose_result(result, disclosure)
     found = findings(published, rules)
-    prov = build_provenance(published, provenance, deterministic=deterministic)
+    prov = build_provenance(published, disclose_provenance(provenance, disclosure), deterministic=deterministic)
     # the figures are drawn (in n_jobs processes) while audit.json is made and checked and the files written
     page = start_page(
         published, findings=found, provenance=prov, disclosure=disclosure, rules=rules, name=title, n_jobs=jobs
