@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import textwrap
+from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 
 from phm_audit.cli import main
@@ -75,3 +78,92 @@ def test_a_callable_that_calls_sys_exit_is_a_bad_model_not_a_silent_end(exiting_
     err = capsys.readouterr().err
     assert "sys.exit(0)" in err and "return one score per person" in err
     assert not out.exists()
+
+
+# --- input checks that speak the user's file -----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def extract(tmp_path_factory, cohort_factory) -> pd.DataFrame:
+    df = cohort_factory("england", 3_000, 21)
+    return pd.DataFrame(
+        {
+            "id": df["patient_id"],
+            "risk": df["cost_prior"].to_numpy(float),
+            "area": df["imd_quintile"].astype(str),
+            "need": df["n_conditions_next"].astype(float),
+            "cost": df["cost_next"].astype(float),
+        }
+    )
+
+
+def _table_audit(path: Path, out: Path, *extra: str) -> int:
+    argv = ["audit", "--table", str(path), "--score", "risk", "--group", "area", "--need", "need", "--cost", "cost"]
+    return main([*argv, "--bootstrap", "0", "--quiet", "--out", str(out), *extra])
+
+
+def test_negative_money_or_need_is_refused_with_every_row_of_the_file(extract, tmp_path, capsys):
+    table = extract.copy()
+    table.loc[[10, 50, 51, 52, 53, 54, 60], "cost"] = -5.0
+    table.loc[[3], "need"] = -1.0
+    path = tmp_path / "extract.csv"
+    table.to_csv(path, index=False)
+    assert _table_audit(path, tmp_path / "r") == 2
+    err = capsys.readouterr().err
+    assert "'cost' has 7 negative values (rows 12, 52, 53, 54, 55 and 2 more of extract.csv" in err
+    assert "'need' has 1 negative values (row 5 of extract.csv (the header is row 1))" in err
+    assert "--allow-negative" in err
+    assert not (tmp_path / "r").exists()
+
+
+@pytest.mark.filterwarnings("ignore::phm_audit.exceptions.PhmWarning")
+def test_allow_negative_keeps_them_with_a_warning(extract, tmp_path, capsys):
+    table = extract.copy()
+    table.loc[[10, 50], "cost"] = -5.0
+    path = tmp_path / "extract.csv"
+    table.to_csv(path, index=False)
+    assert _table_audit(path, tmp_path / "r", "--allow-negative") == 0
+    err = capsys.readouterr().err
+    assert "warning" in err and "kept because of --allow-negative" in err and "rows 12, 52" in err
+
+
+def test_missing_outcomes_are_counted_in_the_rows_of_the_file_before_any_split(cohort_factory, tmp_path, capsys):
+    cohort = cohort_factory("england", 3_000, 22).copy()
+    cohort["cost_next"] = cohort["cost_next"].astype(float)
+    cohort.loc[[49, 1000, 2000], "cost_next"] = np.nan  # some land in the training half, some in the audited
+    path = tmp_path / "cohort.csv"
+    cohort.to_csv(path, index=False)
+    code = main(["audit", "--cohort", str(path), "--model", "actuarial_cost", "--out", str(tmp_path / "r"), "--quiet"])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "'cost_next' has 3 missing or infinite values (rows 51, 1002, 2002 of cohort.csv" in err
+
+
+def test_need_that_is_zero_for_everyone_is_refused(extract, tmp_path, capsys):
+    table = extract.assign(need=0.0)
+    path = tmp_path / "extract.csv"
+    table.to_csv(path, index=False)
+    assert _table_audit(path, tmp_path / "r") == 2
+    assert "is 0 for every person" in capsys.readouterr().err
+
+
+def test_a_score_that_is_not_a_number_names_the_rows_of_the_file(extract, tmp_path, capsys):
+    table = extract.astype({"risk": object})
+    table.loc[[0, 7], "risk"] = "high"
+    table.loc[[20], "risk"] = "n/a"  # read as missing
+    path = tmp_path / "extract.csv"
+    table.to_csv(path, index=False)
+    assert _table_audit(path, tmp_path / "r") == 2
+    assert "2 non-numeric values (first 'high'; rows 2, 9 of extract.csv" in capsys.readouterr().err
+    table.loc[[0, 7], "risk"] = 1.0
+    table.to_csv(path, index=False)
+    assert _table_audit(path, tmp_path / "r") == 2
+    assert "1 missing or infinite scores (row 22 of extract.csv" in capsys.readouterr().err
+
+
+def test_group_names_of_any_length_are_reported(extract, tmp_path):
+    table = extract.assign(area=("G" * 400) + extract["area"])
+    path = tmp_path / "extract.csv"
+    table.to_csv(path, index=False)
+    assert _table_audit(path, tmp_path / "r") == 0
+    assert ("G" * 400) in (tmp_path / "r" / "summary.md").read_text()

@@ -325,11 +325,14 @@ def complementary_suppression(
     if partitions.size == 0 or counts.size == 0:
         return out
     member = partitions[None, :, :]  # (1, P, C)
-    size = np.abs(counts)
-    # the smallest cell with people first; empty cells only when nothing else is left
-    score = np.where(size > 0, size, 1e18)
+    size = np.minimum(np.abs(counts), 1e11)
+    # the smallest cell with people first; empty cells only when nothing else is left; avoided cells
+    # last. Ranked in tiers far apart but exact in float64 (1e24 + size would lose the size, and
+    # every cell of an avoided group would tie)
+    tier = np.where(size > 0, 0.0, 1.0)
     if avoid is not None:
-        score = np.where(np.asarray(avoid, dtype=bool)[None, :], 1e24 + score, score)
+        tier = tier + 2.0 * np.asarray(avoid, dtype=bool)[None, :]
+    score = tier * 1e12 + np.where(size > 0, size, 0.0)
     score = score[:, None, :]
     published = np.isfinite(counts)[:, None, :]
     for _ in range(counts.shape[1] + 1):

@@ -321,6 +321,9 @@ def _new_figure(
     of a report, and the margins are sized from the labels they must hold.
     """
     ratios = list(height_ratios) if height_ratios is not None else [1.0] * nrows
+    # margins sized from very long labels (a group name of 120 characters) would leave no room for the
+    # axes: they are capped, and such a label runs past the edge instead (tables show it whole)
+    left, right, wgap = min(left, 0.4 * _WIDTH), min(right, 0.25 * _WIDTH), min(wgap, 0.25 * _WIDTH)
     axes_total = axes_height * sum(ratios)
     height = top + bottom + (nrows - 1) * hgap + axes_total
     axes_width = (_WIDTH - left - right - (ncols - 1) * wgap) / ncols
