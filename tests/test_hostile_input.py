@@ -167,3 +167,112 @@ def test_group_names_of_any_length_are_reported(extract, tmp_path):
     table.to_csv(path, index=False)
     assert _table_audit(path, tmp_path / "r") == 0
     assert ("G" * 400) in (tmp_path / "r" / "summary.md").read_text()
+
+
+# --- a campaign: hostile tables, names and folders ------------------------------------------------------------
+
+from hypothesis import HealthCheck, example, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+NASTY = [
+    "<script>alert(1)</script>",
+    '=HYPERLINK("x")',
+    "White | 1",
+    "a & b",
+    "-3",
+    "@sum",
+    "\ttab",
+    "x" * 130,
+    "é",
+    "0-17",
+]
+
+
+def _snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _no_small_counts(out: Path) -> None:
+    import json
+
+    from phm_audit.audit._metrics import lookup
+    from phm_audit.report._outputs import read_metrics
+
+    metrics = read_metrics(out / "metrics.csv")
+    n = metrics["n"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    assert not ((n >= 1) & (n <= 7)).any()
+    roles = np.array([lookup(m, a).n_role for a, m in zip(metrics["analysis"], metrics["metric"], strict=True)])
+    value = metrics["value"].to_numpy(float)
+    for implied in (
+        np.where(roles == "value", np.abs(np.round(value)), np.nan),
+        np.where(roles == "denominator", np.round(value * n), np.nan),
+    ):
+        assert not ((implied >= 1) & (implied <= 7)).any()
+    doc = json.loads((out / "audit.json").read_text())
+    for info in doc["groups"].values():
+        assert not any(s is not None and 1 <= s <= 7 for s in info["sizes"])
+    for key, v in doc["provenance"].items():
+        if key.startswith("n") and isinstance(v, int):
+            assert not 1 <= v <= 7, key
+
+
+@st.composite
+def hostile_runs(draw):
+    names = draw(st.lists(st.sampled_from(NASTY), min_size=2, max_size=4, unique=True))
+    negative = draw(st.sampled_from(["none", "cost", "need"]))
+    missing = draw(st.booleans())
+    zero_need = draw(st.booleans()) and draw(st.booleans())
+    folder = draw(st.sampled_from(["new", "user file", "earlier report", "empty name", "a file"]))
+    allow = draw(st.booleans())
+    return names, negative, missing, zero_need, folder, allow
+
+
+@settings(max_examples=8, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(hostile_runs())
+@example((NASTY[:4], "none", False, False, "earlier report", False))
+@example((NASTY[4:], "cost", False, False, "new", True))
+def test_campaign_exit_0_or_2_nothing_else_changed_and_no_small_count(extract, run):
+    import tempfile
+
+    names, negative, missing, zero_need, folder, allow = run
+    root = Path(tempfile.mkdtemp(prefix="phm-campaign-"))
+    table = extract.head(800).copy()
+    table["area"] = np.array(names, dtype=object)[np.arange(len(table)) % len(names)]
+    if negative != "none":
+        table.loc[[5, 9], negative] = -1.0
+    if missing:
+        table.loc[[7], "cost"] = np.nan
+    if zero_need:
+        table["need"] = 0.0
+    path = root / "in.csv"
+    table.to_csv(path, index=False)
+    out = root / "report"
+    if folder == "user file":
+        out.mkdir()
+        (out / "notes.txt").write_text("mine")
+    elif folder == "earlier report":
+        from phm_audit.report._outputs import atomic_dir
+
+        with atomic_dir(out) as tmp:
+            (tmp / "index.html").write_text("old")
+    elif folder == "a file":
+        out.write_text("a file the user owns")
+    before = _snapshot(root)
+    target = "" if folder == "empty name" else out
+    code = _table_audit(path, target, "--min-group-size", "10", *(["--allow-negative"] if allow else []))
+    assert code in (0, 2)
+    clean = (negative == "none" or allow) and not missing and not zero_need
+    assert code == (0 if clean and folder in ("new", "earlier report") else 2), (run, code)
+    after = _snapshot(root)
+    report_files = {f"report/{n}" for n in (*_REPORT_FILES,)}
+    changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)} - report_files
+    assert not changed, changed
+    assert sorted(p.name for p in root.iterdir() if p.name.startswith(".")) == []  # no temporary, no lock
+    if code == 0:
+        _no_small_counts(out)
+    import shutil
+
+    shutil.rmtree(root)
+
+
+_REPORT_FILES = ("audit.json", "curves.csv", "index.html", "metrics.csv", "summary.md", ".phm-audit-manifest.json")
