@@ -16,13 +16,18 @@ The rules follow NHS Digital's practice for secondary-care statistics (since Sep
 4. **Statistics on few people.** Any statistic whose ``n`` is suppressed is suppressed with it
    (value and interval), whatever the statistic: a mean, a ratio or a difference on 1 to 7 people
    is not published.
-5. **Secondary (complementary) suppression.** Within every partition of a total — the groups of
-   one attribute for one model, analysis, operating point, metric and target; for an intersection
-   such as ``ethnicity x imd_quintile``, also the cells that share one component (all of ``Black |
-   *``), whose total is published as a group of the single attribute — a partition never holds
-   exactly one suppressed cell: the smallest other published cell (preferring one with people) is
-   suppressed as well, and this repeats until no partition has a lone suppressed cell. Calibration
-   curves are a two-way table (groups by score bins), partitioned both by group and by bin.
+5. **Secondary (complementary) suppression.** Within every set of cells bound by a published total —
+   the groups of one attribute for one model, analysis, operating point, metric and target; for an
+   intersection such as ``ethnicity x imd_quintile``, the cells that share one component (all of
+   ``Black | *``) with that component's own group (``Black``); a group's need bands
+   (``selection_rate_need_*``) with the group's ``selection_rate`` — a set never holds exactly one
+   suppressed cell: the smallest other published cell (preferring one with people) is suppressed as
+   well, and this repeats, across all sets and all counts (n, numerators, count values), until none
+   has a lone suppressed cell. A published total of 0 with a hidden part is hidden too (0 would tell
+   every part). An intersection's components are read from the structured ``components`` and
+   ``parts`` of ``AuditResult.groups``, never by splitting a label. Calibration curves are a two-way
+   table (groups by score bins), partitioned both by group and by bin. What each metric's ``n`` and
+   value count comes from the registry :mod:`phm_audit.audit._metrics`; an undeclared metric raises.
 6. **Curve means** are means of outcomes, not counts: they are suppressed where the bin holds 1 to
    ``threshold`` people, and otherwise published as computed.
 7. **Text.** Numbers in reasons and notes (for example "the group has 3 events") are treated as
