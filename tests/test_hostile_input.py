@@ -161,6 +161,7 @@ def test_a_score_that_is_not_a_number_names_the_rows_of_the_file(extract, tmp_pa
     assert "1 missing or infinite scores (row 22 of extract.csv" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_group_names_of_any_length_are_reported(extract, tmp_path):
     table = extract.assign(area=("G" * 400) + extract["area"])
     path = tmp_path / "extract.csv"
@@ -227,6 +228,7 @@ def hostile_runs(draw):
     return names, negative, missing, zero_need, folder, allow
 
 
+@pytest.mark.slow
 @settings(max_examples=8, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(hostile_runs())
 @example((NASTY[:4], "none", False, False, "earlier report", False))

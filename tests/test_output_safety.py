@@ -219,6 +219,7 @@ def test_a_killed_run_then_a_new_run_leaves_one_whole_report_and_no_leftovers(tm
     assert all((out / n).read_text() == "whole" for n in REPORT)
 
 
+@pytest.mark.slow
 def test_two_runs_to_one_folder_cannot_both_write_it(tmp_path):
     out = tmp_path / "r"
     go = tmp_path.parent / f"{tmp_path.name}-go"
@@ -252,6 +253,7 @@ def test_a_failed_block_leaves_nothing_beside_the_folder(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_sigterm_of_the_command_line_exits_143_and_leaves_no_temporary_folder_nor_worker(table_csv, tmp_path):
     # the real command in a subprocess, its figures drawn by 2 forked workers, terminated while it writes
     out = tmp_path / "r"
