@@ -437,10 +437,12 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.fail_on:
         from phm_audit.cli import EXIT_GATE
-        from phm_audit.report import FindingRules, findings
+        from phm_audit.report import DisclosureControl, FindingRules, disclose_result, findings
 
         grades = {"flag"} if args.fail_on == "flag" else {"flag", "review"}
-        failing = [f for f in findings(result, FindingRules()) if f.grade in grades]
+        # the findings the report publishes (under disclosure control): the message prints no exact count
+        published = disclose_result(result, DisclosureControl())
+        failing = [f for f in findings(published, FindingRules()) if f.grade in grades]
         if failing:
             print(
                 f"phm-audit audit: gate failed: {len(failing)} finding(s) graded {' or '.join(sorted(grades))}; "
