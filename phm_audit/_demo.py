@@ -52,6 +52,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=7, help="random seed (default: 7)")
     p.add_argument("--scenario", default="england", help="scenario (default: england)")
     p.add_argument("--out", default="reports/demo", help="report folder (default: reports/demo)")
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into a --out folder that also holds other files (they are kept; only the report's are replaced)",
+    )
     p.add_argument("--bootstrap", type=int, default=200, help="bootstrap replicates (default: 200)")
     p.add_argument("--no-explain", action="store_true", help="skip the SHAP explanations")
     p.add_argument("--deterministic", action="store_true", help="omit the creation time (for comparisons)")
@@ -208,8 +213,10 @@ class _Background:
 def run(args: argparse.Namespace) -> int:
     from phm_audit.audit._cli import equity_attributes
     from phm_audit.report import write_report
+    from phm_audit.report._outputs import check_report_folder
 
     start = time.perf_counter()
+    check_report_folder(args.out, overwrite=args.overwrite)  # before the work, not after it
     equity = equity_attributes(args.equity_attribute)
     if equity is not None:
         from phm_audit.audit import AuditSpec
@@ -228,7 +235,13 @@ def run(args: argparse.Namespace) -> int:
     with progress.step(f"writing the report to {args.out}"):
         # the demo owns its process (its one other thread has finished): figures are drawn on every CPU
         path = write_report(
-            result, Path(args.out), name="demo", provenance=provenance, deterministic=args.deterministic, n_jobs=-1
+            result,
+            Path(args.out),
+            name="demo",
+            provenance=provenance,
+            deterministic=args.deterministic,
+            n_jobs=-1,
+            overwrite=args.overwrite,
         )
     print(f"Report: {Path(path) / 'index.html'}  ({time.perf_counter() - start:.0f} s)")
     if not args.quiet:

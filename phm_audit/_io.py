@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -19,6 +21,8 @@ from phm_audit.exceptions import PhmInputError
 __all__ = ["atomic_path", "read_table", "write_table", "write_table_chunks"]
 
 _META_KEY = b"phm_audit"
+#: Errors writing a file that the user can fix (space, permissions, a read-only or odd file system).
+_USER_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT, errno.EIO})
 _FORMATS = (".parquet", ".csv")
 
 
@@ -37,6 +41,14 @@ def _check_parent(path: Path) -> None:
         raise PhmInputError(f"cannot write {path}: folder '{parent}' is not writable; choose another --out")
     if path.is_dir():
         raise PhmInputError(f"cannot write {path}: it is a folder; give a file name such as {path / 'cohort.parquet'}")
+    try:
+        size = shutil.disk_usage(parent).total
+    except OSError:
+        size = 1
+    if size == 0:  # /proc, /sys: the kernel's views, not a place for files
+        raise PhmInputError(
+            f"cannot write {path}: '{parent}' is not a folder for files (a system view); choose another --out"
+        )
 
 
 @contextlib.contextmanager
@@ -57,15 +69,23 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     """
     final = Path(path)
     _check_parent(final)
-    fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent or ".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".partial", dir=final.parent or ".")
+    except OSError as exc:  # /proc, a read-only mount, a full disk
+        raise PhmInputError(f"cannot write {final}: {exc.strerror}; choose another --out") from None
     os.close(fd)
     tmp_path = Path(tmp)
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp_path, 0o666 & ~umask)  # mkstemp makes 0600; a report should be readable like any file
     try:
-        yield tmp_path
-        os.replace(tmp_path, final)
+        try:
+            yield tmp_path
+            os.replace(tmp_path, final)
+        except OSError as exc:  # the disk filled up, the folder went away: the user's to fix, not a crash
+            if exc.errno in _USER_ERRNOS:
+                raise PhmInputError(f"cannot write {final}: {exc.strerror}; choose another --out") from None
+            raise
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp_path.unlink()

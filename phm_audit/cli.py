@@ -68,8 +68,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return EXIT_BAD_INPUT
+    from phm_audit._process import Terminated, terminate_as_exception
+
     try:
-        return int(args.func(args))
+        with terminate_as_exception():  # a kill (SIGTERM) runs the same clean-ups as Ctrl-C
+            return int(args.func(args))
+    except Terminated as exc:
+        print(f"phm-audit: {exc}; no partial report was left", file=sys.stderr)
+        return 128 + exc.signum
     except PhmInputError as exc:
         print(f"phm-audit {args.command}: error: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUT

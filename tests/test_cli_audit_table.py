@@ -58,6 +58,7 @@ def test_audit_table_writes_the_outputs(extract, tmp_path):
     out = tmp_path / "report"
     assert main(_args(path, out, "--reference", "deprivation=5", "--intersection", "ethnic_group,deprivation")) == 0
     assert sorted(p.name for p in out.iterdir()) == [
+        ".phm-audit-manifest.json",
         "audit.json",
         "curves.csv",
         "index.html",

@@ -175,7 +175,7 @@ def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_report_has_every_file_and_nothing_else(small_report):
-    assert sorted(p.name for p in small_report.iterdir()) == sorted(REPORT_FILES)
+    assert sorted(p.name for p in small_report.iterdir()) == sorted([*REPORT_FILES, ".phm-audit-manifest.json"])
     assert not [p for p in small_report.parent.iterdir() if p.name.startswith(".")]
 
 
@@ -454,7 +454,7 @@ def test_a_failed_rewrite_keeps_the_previous_report(tiny_result, tmp_path, monke
 
     monkeypatch.setattr(_outputs, "write_csv", failing)
     with pytest.raises(OSError, match="interrupted"):
-        write_report(tiny_result, folder, deterministic=True)
+        write_report(tiny_result, folder, deterministic=True, overwrite=True)  # no manifest: not a report
     assert sorted(p.name for p in tmp_path.iterdir()) == ["kept"]
     assert (folder / "index.html").read_text() == "previous"
 

@@ -420,14 +420,7 @@ def audit(
         models=tuple(
             {"name": m.name, "kind": m.kind, "target": m.target, "label": m.label or m.target} for m in models
         ),
-        groups={
-            g.attribute: {
-                "labels": list(g.labels),
-                "sizes": [int(x) for x in g.sizes],
-                "reference": g.labels[g.reference],
-            }
-            for g in groupings
-        },
+        groups={g.attribute: g.describe() for g in groupings},
         cohort={
             "n": len(cohort),
             "scenario": scenario.get("name"),

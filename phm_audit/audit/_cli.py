@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from phm_audit._argtypes import at_least
@@ -18,6 +17,7 @@ from phm_audit._io import read_table
 from phm_audit._progress import Progress
 from phm_audit.audit._audit import audit
 from phm_audit.audit._groups import check_columns
+from phm_audit.audit._input_checks import check_outcome_columns, check_score_column
 from phm_audit.audit._result import AuditResult
 from phm_audit.audit._spec import DEFAULT_OPERATING_POINTS, AuditSpec, ScoredModel
 from phm_audit.exceptions import PhmInputError, closest
@@ -127,6 +127,17 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--seed", type=int, default=0, help="seed of the bootstrap, the train/audit split and the explained sample"
     )
     opts.add_argument("--out", required=True, help="folder to write metrics.csv, curves.csv, audit.json, summary.md")
+    opts.add_argument(
+        "--allow-negative",
+        action="store_true",
+        help="keep negative costs or need (with a warning) instead of refusing them",
+    )
+    opts.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into a --out folder that also holds other files: only the report's files are replaced, "
+        "every other file is kept (a new folder, or one holding only an earlier report, needs no flag)",
+    )
     opts.add_argument(
         "--deterministic",
         action="store_true",
@@ -246,16 +257,16 @@ def _table_mode(args: argparse.Namespace) -> _Plan:
         raise PhmInputError(f"--table needs {', '.join(missing)}: name the columns that hold them")
     table = read_table(args.table)
     check_columns(table, [*args.score, *args.group, *args.need, args.cost], f"--table {args.table}")
+    check_outcome_columns(
+        table,
+        {args.cost: "money", **dict.fromkeys(args.need, "need")},
+        args.table,
+        allow_negative=args.allow_negative,
+    )
     models = []
     for col in args.score:
-        values = pd.to_numeric(table[col], errors="coerce")
-        bad = values.isna() & table[col].notna()
-        if bad.any():
-            raise PhmInputError(
-                f"score column '{col}' has non-numeric values (first: '{table[col][bad].iloc[0]}' at "
-                f"row {int(np.flatnonzero(bad.to_numpy())[0]) + 1}); scores must be numbers"
-            )
-        models.append(ScoredModel(col, values.to_numpy(np.float64), kind="supplied", target=args.score_target))
+        scores = check_score_column(table, col, args.table)
+        models.append(ScoredModel(col, scores, kind="supplied", target=args.score_target))
     spec = AuditSpec(
         attributes=tuple(args.group),
         intersections=tuple(_intersections(args.intersection, table)),
@@ -336,7 +347,12 @@ def _cohort_mode(args: argparse.Namespace) -> _Plan:
         )
     cohort = read_cohort(args.cohort)
     patient_ids(cohort, f"cohort {args.cohort}")
+    outcomes = {AuditSpec().cost_target: "money", **dict.fromkeys(AuditSpec().need_targets, "need")}
+    # checked in the file's order, before the split, so that rows are the file's rows
+    check_outcome_columns(cohort, outcomes, args.cohort, allow_negative=args.allow_negative)
     train = read_cohort(args.train_cohort) if args.train_cohort else None
+    if train is not None:
+        check_outcome_columns(train, outcomes, args.train_cohort, allow_negative=args.allow_negative)
     if trains:
         audited, train = split_for_audit(cohort, train=train, seed=args.seed)
     else:
@@ -400,9 +416,14 @@ def run(args: argparse.Namespace) -> int:
     start = time.perf_counter()
     if args.label_choice and not args.cohort:
         raise PhmInputError("--label-choice retrains models, so it needs --cohort")
+    from phm_audit.report._outputs import check_report_folder
+
+    if not str(args.out).strip():
+        raise PhmInputError("--out is empty; give a folder for the report, such as reports/audit")
     out = Path(args.out)
     if out.exists() and not out.is_dir():
         raise PhmInputError(f"--out {out} is a file; give a folder for the report")
+    check_report_folder(out, overwrite=args.overwrite, files=("index.html", "audit.json", "metrics.csv"))
     progress = Progress(quiet=args.quiet)
     with printed_warnings("audit"):
         plan = _table_mode(args) if args.table else _cohort_mode(args)
@@ -435,6 +456,7 @@ def run(args: argparse.Namespace) -> int:
                 name=out.resolve().name or "audit",
                 provenance=plan.provenance,
                 deterministic=args.deterministic,
+                overwrite=args.overwrite,
             )
     if not args.quiet:
         print(

@@ -928,14 +928,7 @@ def _result(
                 "explain_background_size": None if att is None else att.background_size,
             },
         ),
-        groups={
-            g.attribute: {
-                "labels": list(g.labels),
-                "sizes": [int(v) for v in g.sizes],
-                "reference": g.labels[g.reference],
-            }
-            for g in groupings
-        },
+        groups={g.attribute: g.describe() for g in groupings},
         cohort={
             "n": len(cohort),
             "scenario": scenario.get("name"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -34,12 +35,31 @@ class Grouping:
         Group labels, in a stable order (categories, or sorted values).
     reference : int
         Index of the reference group.
+    components : tuple of str
+        The attributes of an intersection (empty for one attribute).
+    parts : tuple of tuple of str
+        For an intersection, each label's component labels, in the order of ``components`` (so that
+        nothing ever splits a label on ``" | "``, which a group name may contain).
     """
 
     attribute: str
     codes: np.ndarray
     labels: tuple[str, ...]
     reference: int
+    components: tuple[str, ...] = ()
+    parts: tuple[tuple[str, ...], ...] = ()
+
+    def describe(self) -> dict[str, Any]:
+        """The JSON-ready description kept in ``AuditResult.groups``: labels, sizes, reference (and parts)."""
+        out: dict[str, Any] = {
+            "labels": list(self.labels),
+            "sizes": [int(x) for x in self.sizes],
+            "reference": self.labels[self.reference],
+        }
+        if self.components:
+            out["components"] = list(self.components)
+            out["parts"] = [list(p) for p in self.parts]
+        return out
 
     @property
     def n_groups(self) -> int:
@@ -128,15 +148,18 @@ def encode_groups(
             )
     codes = parts[0][0].copy()
     labels = list(parts[0][1])
+    pieces: list[tuple[str, ...]] = [(lab,) for lab in labels]
     for part_codes, part_labels in parts[1:]:
         codes = codes * len(part_labels) + part_codes
         labels = [f"{a} | {b}" for a in labels for b in part_labels]
+        pieces = [(*a, b) for a in pieces for b in part_labels]
     if drop_empty:
         present = np.flatnonzero(np.bincount(codes, minlength=len(labels)))
         remap = np.full(len(labels), -1, dtype=np.int64)
         remap[present] = np.arange(present.size)
         codes = remap[codes]
         labels = [labels[i] for i in present]
+        pieces = [pieces[i] for i in present]
     sizes = np.bincount(codes, minlength=len(labels))
     if reference is None:
         ref = int(np.argmax(sizes))
@@ -148,6 +171,15 @@ def encode_groups(
                 f"groups: {', '.join(labels[:12])}{' ...' if len(labels) > 12 else ''}"
             )
         ref = labels.index(ref_label)
+    if len(attributes) > 1:
+        return Grouping(
+            attribute=name,
+            codes=codes,
+            labels=tuple(labels),
+            reference=ref,
+            components=tuple(attributes),
+            parts=tuple(pieces),
+        )
     return Grouping(attribute=name, codes=codes, labels=tuple(labels), reference=ref)
 
 

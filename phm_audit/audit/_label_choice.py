@@ -158,14 +158,7 @@ def label_choice(
     return AuditResult(
         spec=spec,
         models=tuple(models),
-        groups={
-            g.attribute: {
-                "labels": list(g.labels),
-                "sizes": [int(x) for x in g.sizes],
-                "reference": g.labels[g.reference],
-            }
-            for g in groupings
-        },
+        groups={g.attribute: g.describe() for g in groupings},
         cohort={"n": len(cohort), "high_need_target": high},
         notes=tuple(notes),
         _metrics=rows.frame(),

@@ -53,6 +53,14 @@ def _first_line(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__
 
 
+def _exit_text(exc: SystemExit) -> str:
+    """Words for user code that called ``sys.exit``: phm-audit reports it instead of ending silently."""
+    return (
+        f"called sys.exit({exc.code!r}) instead of returning scores; a model must return one score per person "
+        "(raise an exception to report a problem)"
+    )
+
+
 def parse_feature_map(items: Sequence[str] | Mapping[str, str] | None) -> dict[str, str]:
     """Parse ``name=column`` pairs (the model's feature name = the cohort's column).
 
@@ -181,6 +189,8 @@ class EstimatorRiskModel:
                 raw = est.predict(X)
         except PhmInputError:
             raise
+        except SystemExit as exc:  # the user's code tried to end phm-audit: a bad model, not a finished run
+            raise PhmInputError(f"model '{self.name}' {_exit_text(exc)}") from None
         except Exception as exc:  # the user's estimator failed: say so in one line
             raise PhmInputError(f"model '{self.name}' failed to score the cohort: {_first_line(exc)}") from None
         return as_scores(raw, len(cohort), f"model '{self.name}'")
@@ -653,6 +663,8 @@ class CallableRiskModel:
         view = cohort.drop(columns=hidden)
         try:
             out = self.func(view)
+        except SystemExit as exc:  # the user's function tried to end phm-audit: a bad model, not a finished run
+            raise PhmInputError(f"callable '{self.name}' {_exit_text(exc)}") from None
         except Exception as exc:  # the user's function failed: one line naming it
             raise PhmInputError(f"callable '{self.name}' raised {_first_line(exc)}") from None
         return as_scores(out, len(cohort), f"callable '{self.name}'")
@@ -715,6 +727,8 @@ def load_callable(spec: str, *, name: str | None = None, target: str = "unknown"
             f"cannot import module '{module_name}' of '{spec}' ({exc}); put {module_name.split('.')[0]}.py in the "
             "current folder or on PYTHONPATH"
         ) from None
+    except SystemExit as exc:
+        raise PhmInputError(f"importing module '{module_name}' of '{spec}' {_exit_text(exc)}") from None
     except Exception as exc:  # importing the user's module failed
         raise PhmInputError(f"importing module '{module_name}' of '{spec}' raised {_first_line(exc)}") from None
     obj: Any = module

@@ -16,13 +16,18 @@ The rules follow NHS Digital's practice for secondary-care statistics (since Sep
 4. **Statistics on few people.** Any statistic whose ``n`` is suppressed is suppressed with it
    (value and interval), whatever the statistic: a mean, a ratio or a difference on 1 to 7 people
    is not published.
-5. **Secondary (complementary) suppression.** Within every partition of a total — the groups of
-   one attribute for one model, analysis, operating point, metric and target; for an intersection
-   such as ``ethnicity x imd_quintile``, also the cells that share one component (all of ``Black |
-   *``), whose total is published as a group of the single attribute — a partition never holds
-   exactly one suppressed cell: the smallest other published cell (preferring one with people) is
-   suppressed as well, and this repeats until no partition has a lone suppressed cell. Calibration
-   curves are a two-way table (groups by score bins), partitioned both by group and by bin.
+5. **Secondary (complementary) suppression.** Within every set of cells bound by a published total —
+   the groups of one attribute for one model, analysis, operating point, metric and target; for an
+   intersection such as ``ethnicity x imd_quintile``, the cells that share one component (all of
+   ``Black | *``) with that component's own group (``Black``); a group's need bands
+   (``selection_rate_need_*``) with the group's ``selection_rate`` — a set never holds exactly one
+   suppressed cell: the smallest other published cell (preferring one with people) is suppressed as
+   well, and this repeats, across all sets and all counts (n, numerators, count values), until none
+   has a lone suppressed cell. A published total of 0 with a hidden part is hidden too (0 would tell
+   every part). An intersection's components are read from the structured ``components`` and
+   ``parts`` of ``AuditResult.groups``, never by splitting a label. Calibration curves are a two-way
+   table (groups by score bins), partitioned both by group and by bin. What each metric's ``n`` and
+   value count comes from the registry :mod:`phm_audit.audit._metrics`; an undeclared metric raises.
 6. **Curve means** are means of outcomes, not counts: they are suppressed where the bin holds 1 to
    ``threshold`` people, and otherwise published as computed.
 7. **Text.** Numbers in reasons and notes (for example "the group has 3 events") are treated as
@@ -38,13 +43,14 @@ from __future__ import annotations
 import dataclasses
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, Literal, cast, overload
 
 import numpy as np
 import pandas as pd
 
+from phm_audit.audit._metrics import METRICS, lookup
 from phm_audit.audit._result import AuditResult
 from phm_audit.exceptions import PhmInputError, PhmTypeError
 
@@ -58,34 +64,14 @@ __all__ = [
     "suppressed_reason",
 ]
 
-#: Metrics whose value is itself a number of people (rounded and suppressed like ``n``).
-COUNT_METRICS = frozenset({"n", "dropped", "people_left_out", "replacement_swaps", "equal_tpr_change_in_flagged"})
+#: Metrics whose value is itself a number of people (from the registry, :mod:`phm_audit.audit._metrics`).
+COUNT_METRICS = frozenset(d.name for d in METRICS if d.n_role == "value" and not d.family)
 
-#: Rates of counts whose ``n`` is the denominator: numerator = value x n. Names ending in ``*`` are prefixes.
-DENOMINATOR_RATES = (
-    "selection_rate",
-    "population_share",
-    "flagged_share",
-    "high_need_share",
-    "tpr",
-    "fnr",
-    "fpr",
-    "ppv",
-    "unmet_need_rate",
-    "unmet_need_rate_if_by_*",
-    "selection_rate_need_*",
-    "dropped_share",
-    "refused_rate_among_needing",
-    "equal_tpr_tpr",
-)
+#: Rates whose ``n`` is the denominator (from the registry); names ending in ``*`` are families.
+DENOMINATOR_RATES = tuple(d.name + ("*" if d.family else "") for d in METRICS if d.n_role == "denominator")
 
-#: Shares whose ``n`` is the numerator (a group's count over the total): (analysis, metric or prefix*).
-#: They take precedence over :data:`DENOMINATOR_RATES`.
-NUMERATOR_SHARES = (
-    ("allocation", "flagged_share"),
-    ("allocation", "flagged_share_if_by_*"),
-    ("referral", "needing_share"),
-)
+#: Shares whose ``n`` is the numerator, as ``(analysis, metric or family*)`` (from the registry).
+NUMERATOR_SHARES = tuple((d.analysis, d.name + ("*" if d.family else "")) for d in METRICS if d.n_role == "numerator")
 
 #: Rates that are each other's complement (1 - x) on the same denominator: suppressing one suppresses both.
 #: The unmet-need rate is the fnr of the threshold sweep and of the allocation analyses.
@@ -181,26 +167,133 @@ def _is_small(counts: np.ndarray, control: DisclosureControl) -> np.ndarray:
     return np.isfinite(counts) & (counts >= 0.5) & (counts < control.threshold + 0.5)
 
 
-def _matches(metric: pd.Series, patterns: Iterable[str]) -> np.ndarray:
-    out = np.zeros(len(metric), dtype=bool)
-    values = metric.to_numpy(dtype=object).astype(str)
-    for p in patterns:
-        out |= np.char.startswith(values, p[:-1]) if p.endswith("*") else values == p
+#: ``{intersection: (component attributes, each label's component labels)}``, from ``AuditResult.groups``.
+Structure = Mapping[str, tuple[tuple[str, ...], Mapping[str, tuple[str, ...]]]]
+
+
+def group_structure(
+    groups: Mapping[str, Mapping[str, Any]],
+) -> dict[str, tuple[tuple[str, ...], dict[str, tuple[str, ...]]]]:
+    """The components of every intersection, read from the structured ``components`` and ``parts`` of
+    ``AuditResult.groups`` (never by splitting a label, which a group name could fool)."""
+    out: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, ...]]]] = {}
+    for attribute, info in groups.items():
+        components, parts, labels = info.get("components"), info.get("parts"), info.get("labels")
+        if components and parts and labels and len(parts) == len(labels):
+            out[str(attribute)] = (
+                tuple(str(c) for c in components),
+                {str(lab): tuple(str(p) for p in part) for lab, part in zip(labels, parts, strict=True)},
+            )
     return out
 
 
-def _partitions(labels: Sequence[str], attribute: str) -> np.ndarray:
-    """Boolean membership (partitions x labels): all groups together, and for an intersection the
-    groups that share one component label (whose total is a published group of that attribute)."""
-    labels = list(labels)
-    rows = [np.array([lab != _TOTAL_GROUP for lab in labels])]
-    parts = [lab.split(" | ") for lab in labels]
-    width = len(attribute.split(" x "))
-    if width > 1 and all(len(p) == width for p in parts if p != [_TOTAL_GROUP]):
-        for i in range(width):
-            for value in dict.fromkeys(p[i] for p in parts if p != [_TOTAL_GROUP]):
-                rows.append(np.array([len(p) == width and p[i] == value for p in parts]))
-    return np.array([r for r in rows if r.sum() >= 2], dtype=bool).reshape(-1, len(labels))
+def infer_structure(table: pd.DataFrame) -> dict[str, tuple[tuple[str, ...], dict[str, tuple[str, ...]]]]:
+    """Intersections' components for a bare table (no ``AuditResult.groups``): a fallback for callers of
+    :func:`apply_disclosure`. :func:`disclose_result` never uses it: it reads the structured parts.
+
+    An attribute ``"a x b"`` is taken as an intersection of width 2. A label is matched against the
+    joined labels of its components where they are attributes of the table too; otherwise it is split
+    on ``" | "`` only if that gives exactly one part per component. A label that cannot be matched is
+    left out of the component totals alone (it never switches the checks off for the other labels).
+    """
+    labels_of = {str(a): list(dict.fromkeys(g.astype(str))) for a, g in table.groupby("attribute", sort=False)["group"]}
+    out: dict[str, tuple[tuple[str, ...], dict[str, tuple[str, ...]]]] = {}
+    for attribute, labels in labels_of.items():
+        components = tuple(attribute.split(" x "))
+        if len(components) < 2:
+            continue
+        known: dict[str, tuple[str, ...]] = {}
+        if all(c in labels_of for c in components):
+            combos: list[tuple[str, ...]] = [()]
+            for c in components:
+                combos = [(*p, lab) for p in combos for lab in labels_of[c] if lab != _TOTAL_GROUP]
+                if len(combos) > 100_000:
+                    combos = []
+                    break
+            known = {" | ".join(p): p for p in combos}
+        parts: dict[str, tuple[str, ...]] = {}
+        for lab in labels:
+            if lab in known:
+                parts[lab] = known[lab]
+            elif not known and len(lab.split(" | ")) == len(components):
+                parts[lab] = tuple(lab.split(" | "))
+        out[attribute] = (components, parts)
+    return out
+
+
+@overload
+def _relations(
+    cells: Sequence[tuple[str, str, str]],
+    structure: Structure,
+    bands: bool = ...,
+    *,
+    with_parents: Literal[False] = ...,
+) -> np.ndarray: ...
+
+
+@overload
+def _relations(
+    cells: Sequence[tuple[str, str, str]], structure: Structure, bands: bool = ..., *, with_parents: Literal[True]
+) -> tuple[np.ndarray, np.ndarray]: ...
+
+
+def _relations(
+    cells: Sequence[tuple[str, str, str]], structure: Structure, bands: bool = False, *, with_parents: bool = False
+) -> np.ndarray | tuple[np.ndarray, np.ndarray]:
+    """Sets of cells ``(attribute, group, metric)`` bound by a published total (P x C booleans).
+
+    - the groups of one attribute, for one metric (their total is the population's);
+    - for an intersection, the cells sharing one component's label **with that component's own group**
+      (``Black | 1``, ``Black | 2``, ... add up to ``Black``);
+    - with ``bands``, a group's need bands with the group itself (``selection_rate_need_*`` add up to
+      ``selection_rate``'s counts).
+
+    With ``with_parents``, also each relation's member that is the total of the others (-1 if none).
+    """
+    index = {c: i for i, c in enumerate(cells)}
+    rows: list[list[int]] = []
+    parents: dict[int, int] = {}  # relation: its member that is the total of the others
+    by_attr_metric: dict[tuple[str, str], list[int]] = {}
+    for i, (attribute, group, metric) in enumerate(cells):
+        if group != _TOTAL_GROUP:
+            by_attr_metric.setdefault((attribute, metric), []).append(i)
+    rows += list(by_attr_metric.values())
+    for (attribute, metric), members in by_attr_metric.items():
+        if attribute not in structure:
+            continue
+        components, parts = structure[attribute]
+        for k, component in enumerate(components):
+            shared: dict[str, list[int]] = {}
+            for i in members:
+                part = parts.get(cells[i][1])
+                if part is not None and len(part) == len(components):
+                    shared.setdefault(part[k], []).append(i)
+            for value, members_k in shared.items():
+                # the cells alone (as if their total were published) and with their parent group: the
+                # first is stricter when the parent is hidden, the second links the two tables
+                rows.append(members_k)
+                parent = index.get((component, value, metric))
+                if parent is not None:
+                    rows.append([*members_k, parent])
+                    parents[len(rows) - 1] = parent
+    if bands:
+        by_group: dict[tuple[str, str], list[int]] = {}
+        for i, (attribute, group, metric) in enumerate(cells):
+            if metric.startswith("selection_rate_need_") or metric == "selection_rate":
+                by_group.setdefault((attribute, group), []).append(i)
+        for (attribute, group), members in by_group.items():
+            rows.append(members)
+            whole = index.get((attribute, group, "selection_rate"))
+            if whole is not None:
+                parents[len(rows) - 1] = whole
+    out = np.zeros((len(rows), len(cells)), dtype=bool)
+    for r, members in enumerate(rows):
+        out[r, members] = True
+    keep = out.sum(axis=1) >= 2
+    if with_parents:
+        total_of = np.array([parents.get(r, -1) for r in range(len(rows))], dtype=np.int64)
+        return out[keep], total_of[keep]
+    return out[keep]
 
 
 def complementary_suppression(
@@ -237,11 +330,14 @@ def complementary_suppression(
     if partitions.size == 0 or counts.size == 0:
         return out
     member = partitions[None, :, :]  # (1, P, C)
-    size = np.abs(counts)
-    # the smallest cell with people first; empty cells only when nothing else is left
-    score = np.where(size > 0, size, 1e18)
+    size = np.minimum(np.abs(counts), 1e11)
+    # the smallest cell with people first; empty cells only when nothing else is left; avoided cells
+    # last. Ranked in tiers far apart but exact in float64 (1e24 + size would lose the size, and
+    # every cell of an avoided group would tie)
+    tier = np.where(size > 0, 0.0, 1.0)
     if avoid is not None:
-        score = np.where(np.asarray(avoid, dtype=bool)[None, :], 1e24 + score, score)
+        tier = tier + 2.0 * np.asarray(avoid, dtype=bool)[None, :]
+    score = tier * 1e12 + np.where(size > 0, size, 0.0)
     score = score[:, None, :]
     published = np.isfinite(counts)[:, None, :]
     for _ in range(counts.shape[1] + 1):
@@ -262,28 +358,55 @@ def _suppress_grid(
     frame: pd.DataFrame,
     counts: np.ndarray,
     primary: np.ndarray,
-    key: list[str],
     references: Mapping[str, str],
+    structure: Structure,
 ) -> np.ndarray:
-    """Primary plus complementary suppression of one count per row, partitioned by group within ``key``."""
+    """Primary plus complementary suppression of one count per row, across every published total it adds up to.
+
+    Rows are tables by (model, analysis, operating point, target, feature); within one, the cells
+    ``(attribute, group, metric)`` of one metric (or of ``selection_rate`` with its need bands) are
+    bound by the relations of :func:`_relations`.
+    """
     out = primary.copy()
-    attributes = frame["attribute"].to_numpy(dtype=object)
-    groups = frame["group"].to_numpy(dtype=object)
-    key_codes = frame.groupby(key, sort=False, dropna=False).ngroup().to_numpy()
-    for attribute in dict.fromkeys(attributes):
-        rows = np.flatnonzero(attributes == attribute)
-        labels = list(dict.fromkeys(groups[rows]))
-        parts = _partitions(labels, str(attribute))
+    if not len(frame):
+        return out
+    metric = frame["metric"].to_numpy(dtype=object).astype(str)
+    analysis = frame["analysis"].to_numpy(dtype=object).astype(str)
+    banded = (analysis == "fairness") & (
+        (metric == "selection_rate") | np.char.startswith(metric, "selection_rate_need_")
+    )
+    family = np.where(banded, "selection_rate*", metric)
+    table_key = ["model", "analysis", "operating_point", "target", "feature"]
+    keyed = frame[table_key].astype(str).assign(_family=family)
+    tables = keyed.groupby(table_key, sort=False, dropna=False).ngroup().to_numpy()
+    attributes = frame["attribute"].to_numpy(dtype=object).astype(str)
+    groups = frame["group"].to_numpy(dtype=object).astype(str)
+    for key, rows in keyed.groupby(["analysis", "_family"], sort=False).indices.items():
+        fam = str(cast(tuple, key)[1])
+        cell_keys = list(zip(attributes[rows], groups[rows], metric[rows], strict=True))
+        cells = list(dict.fromkeys(cell_keys))
+        parts, parent = _relations(cells, structure, bands=fam == "selection_rate*", with_parents=True)
         if parts.shape[0] == 0:
             continue
-        cols = pd.Categorical(groups[rows], categories=labels).codes.astype(np.int64)
-        uniq, k_idx = np.unique(key_codes[rows], return_inverse=True)
-        grid = np.full((uniq.size, len(labels)), np.nan)
+        col_of = {c: i for i, c in enumerate(cells)}
+        cols = np.array([col_of[c] for c in cell_keys], dtype=np.int64)
+        uniq, k_idx = np.unique(tables[rows], return_inverse=True)
+        grid = np.full((uniq.size, len(cells)), np.nan)
         grid[k_idx, cols] = counts[rows]
         prim = np.zeros(grid.shape, dtype=bool)
-        prim[k_idx, cols] = primary[rows]
-        avoid = np.array([lab == references.get(str(attribute)) for lab in labels])
-        out[rows] = complementary_suppression(grid, prim, parts, avoid)[k_idx, cols]
+        prim[k_idx, cols] = out[rows]
+        avoid = np.array([g == references.get(a) for a, g, _ in cells])
+        done = complementary_suppression(grid, prim, parts, avoid)
+        # a total of 0 tells that every part is 0: a hidden part of a published 0 is hidden with its total
+        with_total = np.flatnonzero(parent >= 0)
+        if with_total.size:
+            kids = parts[with_total].copy()
+            kids[np.arange(with_total.size), parent[with_total]] = False
+            kid_hidden = (done[:, None, :] & kids[None, :, :]).any(axis=2)  # (K, relations with a total)
+            zero_total = grid[:, parent[with_total]] == 0
+            k_hit, r_hit = np.nonzero(kid_hidden & zero_total)
+            done[k_hit, parent[with_total][r_hit]] = True
+        out[rows] = done[k_idx, cols]
     return out
 
 
@@ -304,6 +427,53 @@ def scrub_text(text: str, control: DisclosureControl) -> str:
         return f"{rounded:,}" if "," in raw else str(rounded)
 
     return _NUMBER.sub(sub, text)
+
+
+#: Counts of people inside operating-point labels (``step_1_k_588``: the capacity after a step).
+_LABEL_COUNT = re.compile(r"(?<=_k_)(\d+)(?![\d.])")
+
+
+def disclose_label(labels: pd.Series, control: DisclosureControl) -> pd.Series:
+    """Operating-point labels whose count of people (``_k_588``) is rounded, or ``_k_under_N`` when 1 to threshold.
+
+    Examples
+    --------
+    >>> disclose_label(pd.Series(["step_1_k_588", "step_2_k_3", "top_3pct"]), DisclosureControl()).tolist()
+    ['step_1_k_590', 'step_2_k_under_8', 'top_3pct']
+    """
+    if not control.enabled:
+        return labels
+
+    def sub(match: re.Match[str]) -> str:
+        value = int(match.group(1))
+        if 1 <= value <= control.threshold:
+            return f"under_{control.threshold + 1}"
+        return str(int(_round_counts(np.array([float(value)]), control)[0]))
+
+    mapping = {lab: _LABEL_COUNT.sub(sub, str(lab)) for lab in dict.fromkeys(labels.astype(str))}
+    return labels.astype(str).map(mapping)
+
+
+def disclose_provenance(provenance: Mapping[str, Any] | None, control: DisclosureControl) -> dict[str, Any]:
+    """Provenance with its counts of people (``n``, ``n_audited``, ``n_trained``, ...) rounded or suppressed.
+
+    Examples
+    --------
+    >>> disclose_provenance({"n_audited": 1527, "n_trained": 3, "seed": 7}, DisclosureControl())
+    {'n_audited': 1525, 'n_trained': None, 'seed': 7}
+    """
+    out = dict(provenance or {})
+    if not control.enabled:
+        return out
+    for key, value in out.items():
+        if (
+            (key == "n" or str(key).startswith("n_"))
+            and isinstance(value, int | np.integer)
+            and not isinstance(value, bool)
+        ):
+            v = np.array([float(value)])
+            out[key] = None if _is_small(v, control)[0] else int(_round_counts(v, control)[0])
+    return out
 
 
 _RATE_BASES = ("selection_rate", "tpr", "fnr", "fpr", "ppv")
@@ -413,7 +583,9 @@ def _derived(
         cause[rows] = np.minimum(cause[rows], np.minimum(ca, cb))
 
 
-def _table_disclosure(table: pd.DataFrame, control: DisclosureControl, references: Mapping[str, str]) -> pd.DataFrame:
+def _table_disclosure(
+    table: pd.DataFrame, control: DisclosureControl, references: Mapping[str, str], structure: Structure
+) -> pd.DataFrame:
     out = table.copy()
     if out.empty:
         return out
@@ -425,11 +597,14 @@ def _table_disclosure(table: pd.DataFrame, control: DisclosureControl, reference
     metric = out["metric"]
     analysis = out["analysis"].to_numpy(dtype=object).astype(str)
 
-    is_count = _matches(metric, COUNT_METRICS)
-    is_numerator_share = np.zeros(len(out), dtype=bool)
-    for a, m in NUMERATOR_SHARES:
-        is_numerator_share |= (analysis == a) & _matches(metric, [m])
-    is_rate = _matches(metric, DENOMINATOR_RATES) & ~is_numerator_share
+    # what each row's n and value count, from the registry; an undeclared metric fails here, unpublished
+    pair_code = pd.MultiIndex.from_arrays([analysis, metric.to_numpy(dtype=object).astype(str)]).codes
+    combined = pair_code[0].astype(np.int64) * (int(pair_code[1].max(initial=0)) + 1) + pair_code[1]
+    _, first, inverse = np.unique(combined, return_index=True, return_inverse=True)
+    roles = np.array([lookup(str(metric.iloc[i]), str(analysis[i])).n_role for i in first], dtype=object)[inverse]
+    is_count = roles == "value"
+    is_numerator_share = roles == "numerator"
+    is_rate = roles == "denominator"
     is_treat_all = (metric == "net_benefit_treat_all").to_numpy()
 
     # the counts each row publishes or implies
@@ -446,28 +621,41 @@ def _table_disclosure(table: pd.DataFrame, control: DisclosureControl, reference
     denominator = np.round(denominator)
     count_value = np.where(is_count, np.abs(np.round(value)), np.nan)
 
-    n_sup = _suppress_grid(out, n, _is_small(n, control), _KEY, references)
-    num_sup = _suppress_grid(out, numerator, _is_small(numerator, control), _KEY, references)
-    val_sup = _suppress_grid(out, count_value, _is_small(count_value, control), _KEY, references)
+    n_small, num_small, val_small = (
+        _is_small(n, control),
+        _is_small(numerator, control),
+        _is_small(count_value, control),
+    )
     den_sup = _is_small(denominator, control)
-    hide = n_sup | num_sup | val_sup | den_sup
     # a row hidden because of its own small count says "fewer than 8"; one hidden only to protect
     # another (complementary suppression) says so
-    primary = _is_small(n, control) | _is_small(numerator, control) | _is_small(count_value, control) | den_sup
-    secondary = (n_sup | num_sup | val_sup) & ~primary
-    # why a hidden row is hidden: its own small count, its complement's, or to protect another cell
-    cause = np.where(primary, _OWN_SMALL, _PROTECTS).astype(np.int8)
-    # complements on the same denominator (tpr, fnr, unmet_need_rate) go together, in one pass so that
-    # a rate with two complements hides all three
+    primary = n_small | num_small | val_small | den_sup
+    n_sup, hide = n_small.copy(), primary.copy()
     keyed = out[[*_KEY, "group"]].copy()
     keyed["metric"] = keyed["metric"].replace({b: a for a, b in COMPLEMENTS})
-    keyed["_hide"] = hide
-    keyed["_small"] = hide & primary
     both = keyed["metric"].isin([a for a, _ in COMPLEMENTS]).to_numpy()
-    if both.any():
-        grouped = keyed[both].groupby([*_KEY, "group"], sort=False)
-        hide[both] = grouped["_hide"].transform("any").to_numpy()
-        partner_small = grouped["_small"].transform("any").to_numpy() & ~primary[both]
+    grouped = keyed[both].groupby([*_KEY, "group"], sort=False) if both.any() else None
+    # repeat until nothing changes: a cell hidden to protect one total may leave another total with a
+    # lone hidden cell (a group's bands, its intersection cells and its parent are linked)
+    for _ in range(8):
+        before = hide.copy()
+        n_sup = _suppress_grid(out, n, n_sup, references, structure)
+        num_sup = _suppress_grid(out, numerator, hide | n_sup, references, structure)
+        val_sup = _suppress_grid(out, count_value, hide | n_sup, references, structure)
+        hide = hide | n_sup | num_sup | val_sup | den_sup
+        if grouped is not None:
+            # complements on the same denominator (tpr, fnr, unmet_need_rate) go together
+            hide[both] = (
+                pd.Series(hide[both], index=keyed.index[both]).groupby(grouped.ngroup()).transform("any").to_numpy()
+            )
+        if (hide == before).all():
+            break
+    secondary = hide & ~primary
+    # why a hidden row is hidden: its own small count, its complement's, or to protect another cell
+    cause = np.where(primary, _OWN_SMALL, _PROTECTS).astype(np.int8)
+    if grouped is not None:
+        small = pd.Series(hide[both] & primary[both], index=keyed.index[both])
+        partner_small = small.groupby(grouped.ngroup()).transform("any").to_numpy() & ~primary[both]
         cause[both] = np.where(partner_small, _COMPLEMENT_SMALL, cause[both])
 
     # recompute from rounded counts
@@ -485,6 +673,8 @@ def _table_disclosure(table: pd.DataFrame, control: DisclosureControl, reference
     for arr in (low, high):
         rounded = np.sign(arr) * _round_counts(np.abs(np.round(arr)), control)
         arr[:] = np.where(is_count & np.isfinite(arr), rounded, arr)
+        # an interval bound that is itself a count of 1 to threshold people is not published either
+        arr[is_count & _is_small(np.abs(np.round(arr)), control)] = np.nan
 
     # statistics computed from other published ones are recomputed from them, and hidden with them
     _derived(out, value, hide, references, cause)
@@ -499,6 +689,7 @@ def _table_disclosure(table: pd.DataFrame, control: DisclosureControl, reference
     reason[(stated | secondary) & hide & (cause == _PROTECTS)] = SECONDARY_REASON
     n_out = np.where(np.isfinite(n), _round_counts(n, control), np.nan)
     n_out[n_sup] = np.nan
+    out["operating_point"] = disclose_label(out["operating_point"], control)
     out["value"] = value
     out["ci_low"] = low
     out["ci_high"] = high
@@ -507,7 +698,9 @@ def _table_disclosure(table: pd.DataFrame, control: DisclosureControl, reference
     return out
 
 
-def _curve_disclosure(curves: pd.DataFrame, control: DisclosureControl, references: Mapping[str, str]) -> pd.DataFrame:
+def _curve_disclosure(
+    curves: pd.DataFrame, control: DisclosureControl, references: Mapping[str, str], structure: Structure
+) -> pd.DataFrame:
     out = curves.copy()
     if out.empty:
         return out
@@ -528,7 +721,8 @@ def _curve_disclosure(curves: pd.DataFrame, control: DisclosureControl, referenc
         prim = np.zeros(g_n * b_n, dtype=bool)
         prim[cells] = primary[rows]
         by_group = np.kron(np.eye(g_n, dtype=bool), np.ones((1, b_n), dtype=bool))  # each group's bins
-        group_parts = _partitions(labels, str(sub["attribute"].iloc[0]))
+        attribute = str(sub["attribute"].iloc[0])
+        group_parts = _relations([(attribute, g, "") for g in labels], structure)
         by_bin = np.kron(group_parts, np.eye(b_n, dtype=bool))  # each bin's groups (and marginals)
         parts = np.concatenate([by_group, by_bin]) if by_bin.size else by_group
         reference = references.get(str(sub["attribute"].iloc[0]))
@@ -552,6 +746,7 @@ def apply_disclosure(
     control: DisclosureControl,
     *,
     references: Mapping[str, str] | None = None,
+    structure: Structure | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Apply disclosure control to the tidy metrics table and the calibration curves.
 
@@ -567,6 +762,10 @@ def apply_disclosure(
         Reference group per attribute, for differences and ratios against it (recomputed from the
         published rates, and hidden with them); default read from the table (the group whose
         differences are all 0).
+    structure : mapping, optional
+        The components of each intersection (:func:`group_structure` of ``AuditResult.groups``), so that
+        an intersection's cells are protected with the groups they add up to; default
+        :func:`infer_structure` of the table (a fallback: :func:`disclose_result` passes the structure).
 
     Returns
     -------
@@ -591,22 +790,40 @@ def apply_disclosure(
     if not control.enabled:
         return table.copy(), curves.copy()
     references = infer_references(table) if references is None else references
-    return _table_disclosure(table, control, references), _curve_disclosure(curves, control, references)
+    structure = infer_structure(table) if structure is None else structure
+    return (
+        _table_disclosure(table, control, references, structure),
+        _curve_disclosure(curves, control, references, structure),
+    )
 
 
 def _disclose_groups(groups: Mapping[str, Mapping[str, Any]], control: DisclosureControl) -> dict[str, dict[str, Any]]:
-    out: dict[str, dict[str, Any]] = {}
-    for attribute, info in groups.items():
-        entry = dict(info)
-        sizes = np.asarray(entry.get("sizes", []), dtype=np.float64)
-        labels = list(entry.get("labels", []))
-        if sizes.size and len(labels) == sizes.size:
-            parts = _partitions(labels, attribute)
-            avoid = np.array([lab == entry.get("reference") for lab in labels])
-            hide = complementary_suppression(sizes[None, :], _is_small(sizes, control)[None, :], parts, avoid)[0]
-            rounded = _round_counts(sizes, control)
-            entry["sizes"] = [None if h else int(v) for h, v in zip(hide, rounded, strict=True)]
-        out[attribute] = entry
+    """Group sizes of every attribute and intersection, suppressed together (an intersection's cells add
+    up to its components' groups)."""
+    out: dict[str, dict[str, Any]] = {str(a): dict(info) for a, info in groups.items()}
+    cells: list[tuple[str, str, str]] = []
+    sizes: list[float] = []
+    for attribute, entry in out.items():
+        labels, values = list(entry.get("labels", [])), list(entry.get("sizes", []))
+        if values and len(labels) == len(values):
+            cells += [(attribute, str(lab), "sizes") for lab in labels]
+            sizes += [float(v) for v in values]
+    if not cells:
+        return out
+    counts = np.array(sizes)
+    parts = _relations(cells, group_structure(groups))
+    avoid = np.array([g == str(out[a].get("reference")) for a, g, _ in cells])
+    hide = complementary_suppression(counts[None, :], _is_small(counts, control)[None, :], parts, avoid)[0]
+    rounded = _round_counts(counts, control)
+    at = 0
+    for entry in out.values():
+        labels, values = list(entry.get("labels", [])), list(entry.get("sizes", []))
+        if values and len(labels) == len(values):
+            k = len(values)
+            entry["sizes"] = [
+                None if h else int(v) for h, v in zip(hide[at : at + k], rounded[at : at + k], strict=True)
+            ]
+            at += k
     return out
 
 
@@ -629,7 +846,9 @@ def disclose_result(result: AuditResult, control: DisclosureControl) -> AuditRes
     if not control.enabled:
         return result
     references = {a: str(info["reference"]) for a, info in result.groups.items() if "reference" in info}
-    table, curves = apply_disclosure(result.table(), result.curves(), control, references=references)
+    table, curves = apply_disclosure(
+        result.table(), result.curves(), control, references=references, structure=group_structure(result.groups)
+    )
     cohort = dict(result.cohort)
     if isinstance(cohort.get("n"), int | np.integer | float) and np.isfinite(float(cohort["n"])):
         n = float(cohort["n"])

@@ -41,6 +41,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure as MplFigure
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullFormatter, NullLocator
 
+from phm_audit._process import die_with_parent
 from phm_audit.report._findings import describe_operating_point
 
 __all__ = [
@@ -320,6 +321,9 @@ def _new_figure(
     of a report, and the margins are sized from the labels they must hold.
     """
     ratios = list(height_ratios) if height_ratios is not None else [1.0] * nrows
+    # margins sized from very long labels (a group name of 120 characters) would leave no room for the
+    # axes: they are capped, and such a label runs past the edge instead (tables show it whole)
+    left, right, wgap = min(left, 0.4 * _WIDTH), min(right, 0.25 * _WIDTH), min(wgap, 0.25 * _WIDTH)
     axes_total = axes_height * sum(ratios)
     height = top + bottom + (nrows - 1) * hgap + axes_total
     axes_width = (_WIDTH - left - right - (ncols - 1) * wgap) / ncols
@@ -445,7 +449,10 @@ class FigureBatch:
                 # Python 3.12+ warns about fork in a process with threads (here: idle BLAS/OpenMP
                 # workers); the forked workers only draw with matplotlib
                 warnings.simplefilter("ignore", DeprecationWarning)
-                self._pool = multiprocessing.get_context("fork").Pool(jobs)
+                # workers end with this process, however it ends (kill -9 included)
+                self._pool = multiprocessing.get_context("fork").Pool(
+                    jobs, initializer=die_with_parent, initargs=(os.getpid(),)
+                )
             self._async = self._pool.map_async(_draw_forked, range(len(self.drawings)), chunksize=1)
         except BaseException:
             self.close()

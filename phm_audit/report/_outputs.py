@@ -1,12 +1,16 @@
-"""Write an audit's files: the tidy table, curves, JSON and a Markdown summary, atomically.
+"""Write an audit's files: the tidy table, curves, JSON and a Markdown summary, atomically and safely.
 
 A report folder is written whole or not at all: everything goes to a temporary folder beside the
-destination, which replaces the destination only when every file is complete.
+destination, whose files take the destination's place only when every file is complete. phm-audit
+never deletes a file it did not write: each report folder holds a manifest of its files, and only
+those are ever replaced (see :func:`atomic_dir`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
+import json
 import os
 import shutil
 import tempfile
@@ -17,9 +21,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from phm_audit._process import terminate_as_exception
+from phm_audit._version import __version__
 from phm_audit.audit._result import METRIC_COLUMNS, AuditResult
 from phm_audit.exceptions import PhmInputError
-from phm_audit.report._disclosure import DisclosureControl, disclose_result
+from phm_audit.report._disclosure import DisclosureControl, disclose_provenance, disclose_result
 from phm_audit.report._document import build_provenance, document_json, file_entry, report_document
 from phm_audit.report._findings import (
     GRADES,
@@ -31,7 +37,11 @@ from phm_audit.report._findings import (
 from phm_audit.report._headline import Statement, headline_markdown, report_findings
 
 __all__ = [
+    "MANIFEST_NAME",
     "atomic_dir",
+    "check_report_folder",
+    "neutralise_formulas",
+    "read_manifest",
     "read_metrics",
     "summary_markdown",
     "write_csv",
@@ -42,44 +52,234 @@ __all__ = [
 ]
 
 
-@contextlib.contextmanager
-def atomic_dir(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary folder that replaces ``path`` only if the block succeeds.
+#: The manifest every report folder holds: the files phm-audit wrote there, so that only they are replaced.
+MANIFEST_NAME = ".phm-audit-manifest.json"
+_LOCK_SUFFIX = ".phm-audit.lock"
+_SHOWN = 3  # foreign files named in an error
+
+
+def _final_path(path: str | Path) -> Path:
+    """``path`` as an absolute folder path, refusing an empty one and the file-system root."""
+    if not str(path).strip():
+        raise PhmInputError("the report folder is empty (--out ''); give a folder such as reports/audit")
+    final = Path(os.path.abspath(os.fspath(path)))
+    if not final.name:
+        raise PhmInputError(
+            f"cannot write a report to {path}: it is the root folder; give a folder such as reports/audit"
+        )
+    if final.exists() and not final.is_dir():
+        raise PhmInputError(f"cannot write the report to {path}: it is a file; choose a folder with --out")
+    return final
+
+
+def read_manifest(folder: str | Path) -> list[str] | None:
+    """The files an earlier report lists in ``folder``'s manifest, or None if it has no readable manifest.
+
+    Parameters
+    ----------
+    folder : str or Path
+        A report folder.
+
+    Returns
+    -------
+    list of str or None
+        Plain file names (never paths: a name with a separator is ignored).
+    """
+    try:
+        doc = json.loads((Path(folder) / MANIFEST_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    files = doc.get("files") if isinstance(doc, dict) and doc.get("written_by") == "phm-audit" else None
+    if not isinstance(files, list):
+        return None
+    return [f for f in files if isinstance(f, str) and f and f == Path(f).name and f not in (".", "..")]
+
+
+def _foreign_files(final: Path) -> tuple[list[str], list[str]]:
+    """``(files of an earlier report, everything else)`` in an existing folder ``final``."""
+    if not final.is_dir():
+        return [], []
+    present = sorted(os.listdir(final))
+    listed = read_manifest(final)
+    ours = set(listed or ()) | ({MANIFEST_NAME} if listed is not None else set())
+    return [p for p in present if p in ours], [p for p in present if p not in ours]
+
+
+def check_report_folder(path: str | Path, *, overwrite: bool = False, files: Sequence[str] = ()) -> Path:
+    """Check that a report can be written to ``path`` without touching files phm-audit did not write.
+
+    A new folder, an empty one, or one holding only the files its manifest lists (an earlier report)
+    can be written. A folder holding anything else is refused unless ``overwrite`` is true; even then
+    only the report's own files are replaced and every other file is kept.
 
     Parameters
     ----------
     path : str or Path
-        The folder to create or replace.
+        The report folder.
+    overwrite : bool, default False
+        Write into a folder that also holds other files (which are kept).
+    files : sequence of str, optional
+        The names the report will write (checked not to be folders when ``overwrite`` is true).
+
+    Returns
+    -------
+    Path
+        The folder as an absolute path.
+
+    Raises
+    ------
+    PhmInputError
+        The path is empty, a file, the root folder, or a folder holding other files (without ``overwrite``).
+    """
+    final = _final_path(path)
+    _, foreign = _foreign_files(final)
+    if foreign and not overwrite:
+        more = len(foreign) - _SHOWN
+        shown = ", ".join(repr(f) for f in foreign[:_SHOWN]) + (f" and {more} more" if more > 0 else "")
+        reason = (
+            "holds files phm-audit did not write"
+            if (final / MANIFEST_NAME).exists()
+            else "is not empty and holds no phm-audit report"
+        )
+        raise PhmInputError(
+            f"the report folder {path} {reason} ({shown}); choose a new or empty folder, or add --overwrite "
+            "(overwrite=True) to replace only the report's files and keep every other file"
+        )
+    for name in (*files, MANIFEST_NAME):
+        if (final / name).is_dir():
+            raise PhmInputError(
+                f"cannot write the report to {path}: '{name}' there is a folder; move it or choose another folder"
+            )
+    return final
+
+
+@contextlib.contextmanager
+def _folder_lock(final: Path, shown: str | Path) -> Iterator[None]:
+    """Hold an exclusive lock on ``final`` (a lock file beside it), or refuse: another run is writing there."""
+    lock = final.parent / f".{final.name}{_LOCK_SUFFIX}"
+    while True:
+        try:
+            fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise PhmInputError(f"cannot write in {final.parent}: {exc.strerror}; choose another --out") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise PhmInputError(
+                f"another phm-audit run is writing to {shown}; wait for it to finish or choose another --out"
+            ) from None
+        try:
+            same = os.fstat(fd).st_ino == os.stat(lock).st_ino
+        except FileNotFoundError:
+            same = False
+        if same:  # else the lock file was removed by a run that finished meanwhile: take a fresh one
+            break
+        os.close(fd)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            lock.unlink()
+        os.close(fd)
+
+
+def _sweep(final: Path) -> None:
+    """Remove temporary folders a killed run left beside ``final`` (called holding its lock)."""
+    prefix = f".{final.name}."
+    with os.scandir(final.parent) as entries:
+        stale = [
+            e.path
+            for e in entries
+            if e.name.startswith(prefix)
+            and (e.name.endswith(".partial") or e.name.endswith(".old"))
+            and e.is_dir(follow_symlinks=False)
+        ]
+    for p in stale:
+        shutil.rmtree(p, ignore_errors=True)
+
+
+def _write_manifest(tmp: Path) -> list[str]:
+    names = sorted(p.name for p in tmp.iterdir() if p.is_file() and p.name != MANIFEST_NAME)
+    doc = {"written_by": "phm-audit", "version": __version__, "files": names}
+    write_text(tmp / MANIFEST_NAME, json.dumps(doc, indent=1) + "\n")
+    return names
+
+
+def _holds_cwd(final: Path) -> bool:
+    try:
+        cwd = Path.cwd()
+    except OSError:
+        return False
+    return cwd == final or final in cwd.parents
+
+
+@contextlib.contextmanager
+def atomic_dir(path: str | Path, *, overwrite: bool = False, files: Sequence[str] = ()) -> Iterator[Path]:
+    """Yield a temporary folder whose files become the report folder ``path`` only if the block succeeds.
+
+    Only files phm-audit wrote are ever replaced or removed. The folder gets a manifest
+    (``.phm-audit-manifest.json``) naming the report's files. A new folder, or one holding only an
+    earlier report, is replaced whole in one step. A folder holding other files is refused unless
+    ``overwrite`` is true; then the report's files are moved into it one by one (the manifest last),
+    the files of the earlier report that this one does not have are removed, and every other file is
+    kept. A lock beside the folder stops two runs writing it at once, temporary folders are removed
+    on every exit Python can handle (SIGTERM and SIGHUP included), and those left by a killed run are
+    removed by the next run to the same folder.
+
+    Parameters
+    ----------
+    path : str or Path
+        The report folder.
+    overwrite : bool, default False
+        Write into a folder that also holds other files (they are kept).
+    files : sequence of str, optional
+        The file names the block will write (checked before it starts).
 
     Yields
     ------
     Path
         A temporary folder beside ``path``; it is removed if the block raises.
+
+    Raises
+    ------
+    PhmInputError
+        The folder cannot be written, holds other files (without ``overwrite``), or another run is writing it.
     """
-    final = Path(path)
-    parent = final.parent if str(final.parent) else Path(".")
-    if final.exists() and not final.is_dir():
-        raise PhmInputError(f"cannot write the report to {final}: it is a file; choose a folder with --out")
+    final = _final_path(path)
+    parent = final.parent
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise PhmInputError(f"cannot create the folder {parent}: {exc.strerror}; choose another --out") from None
     if not os.access(parent, os.W_OK):
         raise PhmInputError(f"cannot write in {parent}: permission denied; choose another --out")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=parent))
-    try:
-        yield tmp
-        os.chmod(tmp, 0o755)
-        if final.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=parent))
-            os.replace(final, old / final.name)
-            os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
+    with terminate_as_exception(), _folder_lock(final, path):
+        _sweep(final)
+        check_report_folder(final, overwrite=overwrite, files=files)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".partial", dir=parent))
+        try:
+            yield tmp
+            names = _write_manifest(tmp)
+            os.chmod(tmp, 0o755)
+            earlier, foreign = _foreign_files(final)
+            if not final.exists():
+                os.replace(tmp, final)
+            elif not foreign and not _holds_cwd(final):
+                old = Path(tempfile.mkdtemp(prefix=f".{final.name}.", suffix=".old", dir=parent))
+                os.replace(final, old / final.name)
+                os.replace(tmp, final)
+                shutil.rmtree(old, ignore_errors=True)
+            else:  # other files live here (kept), or it is the working folder: move the report's files in
+                for name in [*names, MANIFEST_NAME]:
+                    os.replace(tmp / name, final / name)
+                for name in set(earlier) - {*names, MANIFEST_NAME}:
+                    if (final / name).is_file() and not (final / name).is_symlink():
+                        (final / name).unlink()
+                shutil.rmtree(tmp, ignore_errors=True)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
 
 
 def write_text(path: Path, text: str) -> None:
@@ -88,9 +288,62 @@ def write_text(path: Path, text: str) -> None:
         fh.write(text)
 
 
+#: First characters that make a spreadsheet read a cell as a formula (OWASP, "CSV Injection").
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """Prefix ``'`` to text cells that a spreadsheet would run as a formula; numbers are left as they are.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy when any cell changed, else ``frame`` itself.
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"group": ["0-17", "=1+1", "-x"], "value": [-1.0, 2.0, 3.0]})
+    >>> neutralise_formulas(frame)["group"].tolist()
+    ['0-17', "'=1+1", "'-x"]
+    """
+    out = frame
+    for col in frame.columns:
+        if frame[col].dtype != object and not isinstance(frame[col].dtype, pd.StringDtype):
+            continue
+        cells = frame[col]
+        is_text = cells.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+        texts = cells.where(is_text, "").astype(str)
+        risky = is_text & texts.str.startswith(FORMULA_STARTS).to_numpy(dtype=bool)
+        if risky.any():
+            if out is frame:
+                out = frame.copy()
+            out[col] = cells.where(~risky, "'" + texts)
+    return out
+
+
 def write_csv(path: Path, frame: pd.DataFrame) -> None:
-    """Write a frame as CSV (no index, Unix line endings, empty cells for missing values)."""
-    frame.to_csv(path, index=False, lineterminator="\n")
+    """Write a frame as CSV (no index, Unix line endings, empty cells for missing values).
+
+    Text cells that a spreadsheet would run as a formula are neutralised (:func:`neutralise_formulas`).
+    """
+    neutralise_formulas(frame).to_csv(path, index=False, lineterminator="\n")
+
+
+def _md(text: Any) -> str:
+    """Text from the input (a group, model or file name) made safe for Markdown: no HTML, no table pipes."""
+    return (
+        str(text)
+        .replace("&", "&amp;")
+        .replace("<", "&lt;")
+        .replace(">", "&gt;")
+        .replace("|", "\\|")
+        .replace("\r", " ")
+        .replace("\n", " ")
+    )
 
 
 def write_json(path: Path, doc: Mapping[str, Any]) -> None:
@@ -131,7 +384,7 @@ def _cell(sub: Mapping[tuple[str, str], Mapping[str, Any]], metric: str, group: 
         return ""
     value, low, high = (float(row[c]) for c in ("value", "ci_low", "ci_high"))
     if not np.isfinite(value):
-        return f"not reported ({row['reason']})"
+        return f"not reported ({_md(row['reason'])})"
     ci = f" ({_fmt(low, pct)} to {_fmt(high, pct)})" if np.isfinite(low) else ""
     return _fmt(value, pct) + ci
 
@@ -170,8 +423,8 @@ def summary_markdown(
     n = result.cohort.get("n")
     lines += [
         (f"{n:,} people audited" if isinstance(n, int) else "People audited: suppressed")
-        + (f"; scenario {result.cohort['scenario']}" if result.cohort.get("scenario") else "")
-        + f"; high need measured by `{result.cohort.get('high_need_target')}`.",
+        + (f"; scenario {_md(result.cohort['scenario'])}" if result.cohort.get("scenario") else "")
+        + f"; high need measured by {_md(result.cohort.get('high_need_target'))}.",
         "",
     ]
     if disclosure is not None:
@@ -183,7 +436,7 @@ def summary_markdown(
         lines += ["## Findings", "", f"{counts['flag']} flag, {counts['review']} review, {counts['ok']} ok.", ""]
         for grade in ("flag", "review"):
             items = [f for f in found if f.grade == grade]
-            lines += [f"- **{grade}**: {f.text}" for f in items[:max_findings]]
+            lines += [f"- **{grade}**: {_md(f.text)}" for f in items[:max_findings]]
             if len(items) > max_findings:
                 lines.append(f"- … and {len(items) - max_findings} more {grade} findings in audit.json")
         lines.append("")
@@ -202,7 +455,8 @@ def summary_markdown(
         if fair.empty and gaps.empty:
             continue
         lines += [
-            f"## {name} ({model.get('kind')}" + (f", predicts {model['target']})" if model.get("target") else ")"),
+            f"## {_md(name)} ({_md(model.get('kind'))}"
+            + (f", predicts {_md(model['target'])})" if model.get("target") else ")"),
             "",
         ]
         for attribute in result.groups:
@@ -214,7 +468,7 @@ def summary_markdown(
                 for r in mine[["metric", "group", "value", "ci_low", "ci_high", "reason"]].to_dict(orient="records")
             }
             lines += [
-                f"### {attribute} at {describe_operating_point(op_name)}",
+                f"### {_md(attribute)} at {_md(describe_operating_point(op_name))}",
                 "",
                 "| group | n | flagged share (95% CI) | high-need share | selection ratio at equal need |",
                 "|---|---|---|---|---|",
@@ -222,7 +476,7 @@ def summary_markdown(
             info = result.groups[attribute]
             for group, size in zip(info["labels"], info["sizes"], strict=False):
                 lines.append(
-                    f"| {group} | {'*' if size is None else f'{int(size):,}'} | "
+                    f"| {_md(group)} | {'*' if size is None else f'{int(size):,}'} | "
                     f"{_cell(sub, 'flagged_share', group)} | {_cell(sub, 'high_need_share', group)} | "
                     f"{_cell(sub, 'selection_ratio_at_equal_need', group, False)} |"
                 )
@@ -243,10 +497,10 @@ def summary_markdown(
                     else f"not reported ({row.reason})"
                 )
                 size = "*" if row.n is pd.NA else f"{int(row.n):,}"
-                lines.append(f"| {row.attribute} | {row.group} | {row.target} | {value} | {size} |")
+                lines.append(f"| {_md(row.attribute)} | {_md(row.group)} | {_md(row.target)} | {_md(value)} | {size} |")
             lines.append("")
     if result.notes:
-        lines += ["## Notes", "", *[f"- {n}" for n in result.notes], ""]
+        lines += ["## Notes", "", *[f"- {_md(n)}" for n in result.notes], ""]
     return "\n".join(lines)
 
 
@@ -283,7 +537,7 @@ def write_machine_outputs(
     rules = FindingRules() if rules is None else rules
     published = disclose_result(result, disclosure)
     found, statements = report_findings(published, rules)
-    prov = build_provenance(published, provenance, deterministic=deterministic)
+    prov = build_provenance(published, disclose_provenance(provenance, disclosure), deterministic=deterministic)
     name = Path(folder).name or "report"
     doc = report_document(
         published, found, name=name, provenance=prov, disclosure=disclosure, rules=rules, headline=statements
@@ -308,4 +562,10 @@ def read_metrics(path: str | Path) -> pd.DataFrame:
         dtype={c: str for c in METRIC_COLUMNS if c not in numeric},
     )
     frame["n"] = frame["n"].astype("Float64").round().astype("Int64")
+    for col in frame.columns:
+        if col not in numeric:
+            cells = frame[col].astype(str)
+            quoted = cells.str.startswith("'") & cells.str[1:2].isin(FORMULA_STARTS)
+            if quoted.any():
+                frame[col] = cells.where(~quoted, cells.str[1:])
     return frame

@@ -9,7 +9,7 @@ from typing import Any
 from phm_audit.audit._result import AuditResult
 from phm_audit.exceptions import PhmInputError, PhmTypeError
 from phm_audit.report import _outputs
-from phm_audit.report._disclosure import DisclosureControl, disclose_result
+from phm_audit.report._disclosure import DisclosureControl, disclose_provenance, disclose_result
 from phm_audit.report._document import (
     REPORT_SCHEMA_VERSION,
     build_provenance,
@@ -64,11 +64,13 @@ def write_report(
     rules: FindingRules = DEFAULT_RULES,
     deterministic: bool = False,
     n_jobs: int | None = 1,
+    overwrite: bool = False,
 ) -> Path:
     """Write a report folder: ``index.html``, ``audit.json``, ``metrics.csv``, ``curves.csv``, ``summary.md``.
 
     Every file is made after disclosure control, and the folder is written atomically: an interrupted or
-    failed run leaves the previous report (or nothing) in place, and no temporary folder. Before
+    failed run leaves the previous report (or nothing) in place, and no temporary folder. Files
+    phm-audit did not write are never replaced or deleted (see :func:`~phm_audit.report.atomic_dir`). Before
     anything is written, ``audit.json`` is checked against the shipped schema (every field, and one
     finding and one metric record of each kind; :func:`validate_report_json` checks every one).
 
@@ -97,6 +99,10 @@ def write_report(
         Processes that draw the figures, while this one writes the tables (forked worker processes,
         on Linux); ``None`` or -1 for one per CPU. The files are the same whatever the number. Leave
         it at 1 in a program whose other threads may hold locks (a forked worker could hang).
+    overwrite : bool, default False
+        Write into a folder that holds files phm-audit did not write. Only the report's files (those
+        its manifest ``.phm-audit-manifest.json`` lists) are replaced; every other file is kept.
+        Without it such a folder is refused (a new, empty or earlier-report folder needs no flag).
 
     Returns
     -------
@@ -106,7 +112,8 @@ def write_report(
     Raises
     ------
     PhmInputError
-        The folder cannot be written, or a supplied file cannot be read.
+        The folder cannot be written, holds files phm-audit did not write (without ``overwrite``), another
+        run is writing it, or a supplied file cannot be read.
 
     Examples
     --------
@@ -119,7 +126,7 @@ def write_report(
     ...                          analyses=["fairness", "calibration"]))
     >>> folder = write_report(result, pathlib.Path(tempfile.mkdtemp()) / "example", deterministic=True)
     >>> sorted(p.name for p in folder.iterdir())
-    ['audit.json', 'curves.csv', 'index.html', 'metrics.csv', 'summary.md']
+    ['.phm-audit-manifest.json', 'audit.json', 'curves.csv', 'index.html', 'metrics.csv', 'summary.md']
     """
     if not isinstance(result, AuditResult):
         raise PhmTypeError(f"result must be an AuditResult (from phm_audit.audit.audit); got {type(result).__name__}")
@@ -129,12 +136,12 @@ def write_report(
         raise PhmTypeError(f"rules must be a FindingRules; got {type(rules).__name__}")
     jobs = _check_n_jobs(n_jobs)
     folder = Path(out_dir)
-    if folder.exists() and not folder.is_dir():  # fail before the work, not after it
-        raise PhmInputError(f"cannot write the report to {folder}: it is a file; choose a folder")
-    title = name or folder.name or "report"
+    # fail before the work, not after it (checked again, under a lock, when the files are moved in)
+    final = _outputs.check_report_folder(out_dir, overwrite=overwrite, files=REPORT_FILES)
+    title = name or final.name or "report"
     published = disclose_result(result, disclosure)
     found, statements = report_findings(published, rules)
-    prov = build_provenance(published, provenance, deterministic=deterministic)
+    prov = build_provenance(published, disclose_provenance(provenance, disclosure), deterministic=deterministic)
     # the figures are drawn (in n_jobs processes) while audit.json is made and checked and the files written
     page = start_page(
         published,
@@ -152,7 +159,7 @@ def write_report(
         )
         validate_report_json(specimen(doc))
         summary = _outputs.summary_markdown(published, found, disclosure=disclosure, headline=statements)
-        with _outputs.atomic_dir(folder) as tmp:
+        with _outputs.atomic_dir(folder, overwrite=overwrite, files=REPORT_FILES) as tmp:
             _outputs.write_tables_and_json(tmp, published, doc)
             _outputs.write_text(tmp / "summary.md", summary)
             _outputs.write_text(tmp / "index.html", page.result())

@@ -11,15 +11,17 @@ used as defaults, and so are the ones marked "estimate" here.
 
 from __future__ import annotations
 
+import collections
 import math
 import os
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from phm_audit._process import die_with_parent
 from phm_audit.synth._scenario import Scenario, load_scenario
 from phm_audit.synth._schema import (
     AGE_BANDS,
@@ -515,17 +517,24 @@ def _check_n(n: object) -> int:
 def _iter_blocks(scenario: Scenario, n: int, seed: int, n_jobs: int) -> Iterator[dict[str, np.ndarray]]:
     knobs = dict(scenario.knobs)
     practice_access = _practice_access(knobs, _n_practices(n, knobs), seed)
-    tasks = [
-        (knobs, seed, i, i * BLOCK_SIZE, min(BLOCK_SIZE, n - i * BLOCK_SIZE), practice_access)
-        for i in range(math.ceil(n / BLOCK_SIZE))
-    ]
-    if n_jobs == 1 or len(tasks) == 1:
+    n_blocks = math.ceil(n / BLOCK_SIZE)
+    tasks = (
+        (knobs, seed, i, i * BLOCK_SIZE, min(BLOCK_SIZE, n - i * BLOCK_SIZE), practice_access) for i in range(n_blocks)
+    )
+    if n_jobs == 1 or n_blocks == 1:
         for task in tasks:
             yield _block_task(task)
         return
-    with ProcessPoolExecutor(max_workers=n_jobs) as pool:
-        # map keeps the order of blocks, so the output does not depend on the number of workers
-        yield from pool.map(_block_task, tasks)
+    # workers end with this process, however it ends; at most 2 blocks per worker are in flight (pool.map
+    # would submit every block at once and hold the finished ones in memory while the writer catches up)
+    with ProcessPoolExecutor(max_workers=n_jobs, initializer=die_with_parent, initargs=(os.getpid(),)) as pool:
+        pending: collections.deque[Future[dict[str, np.ndarray]]] = collections.deque()
+        for task in tasks:
+            pending.append(pool.submit(_block_task, task))
+            if len(pending) >= 2 * n_jobs:
+                yield pending.popleft().result()  # in order, so the output does not depend on the workers
+        while pending:
+            yield pending.popleft().result()
 
 
 def _resolve_jobs(n_jobs: int | None) -> int:
