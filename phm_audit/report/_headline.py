@@ -204,6 +204,12 @@ def _n(n: int | None) -> str:
     return "n suppressed" if n is None else f"n = {n:,}"
 
 
+def _points(x: float) -> str:
+    """A difference of two rates in percentage points, signed, with no "-0" or "+0" for a difference under 0.5."""
+    points = round(100 * x)
+    return "0" if points == 0 else f"{points:+d}"
+
+
 def _per_100k(x: float) -> str:
     return f"{x:,.0f}" if x >= 10 else f"{x:.1f}"
 
@@ -736,12 +742,17 @@ def _statement(
             f"{op}), {_pct(g_then[0])} of people {grp} with the highest need would still not be flagged "
             f"({_ci(g_then[1], g_then[2], level, _pct)}), against {_pct(r_then[0])} of people {rgrp} "
             f"(now {_pct(g_now[0])} against {_pct(r_now[0])}): the gap {change} "
-            f"({100 * gap_now:+.0f} to {100 * gap_then:+.0f} percentage points), about {people} of their "
-            "high-need people per 100,000 of the population still left out beyond the reference group's rate."
+            f"({_points(gap_now)} to {_points(gap_then)} percentage points), "
             + (
-                f" More places do not remove the cause ({cause.mechanism.replace('_', ' ')})."
-                if cause.mechanism
-                else ""
+                f"about {people} of their high-need people per 100,000 of the population still left out beyond "
+                "the reference group's rate."
+                + (
+                    f" More places do not remove the cause ({cause.mechanism.replace('_', ' ')})."
+                    if cause.mechanism
+                    else ""
+                )
+                if c.people >= 0.05
+                else "no more of their high-need people left out than the reference group's rate."
             )
         )
         target = str(result.cohort.get("high_need_target") or "")
