@@ -361,7 +361,7 @@ class RuleRiskModel:
         ndarray of float64, shape (len(cohort),)
         """
         check_columns(cohort, self.features, f"rule '{self.name}'")
-        values = pd.to_numeric(cohort[self.column], errors="coerce").to_numpy(np.float64)
+        values = pd.to_numeric(cohort[self.column], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
         return as_scores(values / float(self.divisor), len(cohort), f"rule '{self.name}'")
 
 
@@ -436,7 +436,7 @@ class ClinicianJudgement:
             f"model '{self.name}'",
             fix="it simulates a clinician who sees true need, so it needs a generated cohort with ground truth",
         )
-        need = pd.to_numeric(cohort["need_true"], errors="coerce").to_numpy(np.float64)
+        need = pd.to_numeric(cohort["need_true"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
         bad = ~np.isfinite(need) | (need < 0)
         if bad.any():
             raise PhmInputError(

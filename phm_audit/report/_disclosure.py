@@ -613,7 +613,8 @@ def _table_disclosure(
         denominator = np.where(is_rate, n, np.where(is_numerator_share & (value > 0), n / value, np.nan))
     odds = np.full(len(out), np.nan)
     if is_treat_all.any():
-        pt = pd.to_numeric(out["operating_point"].str.removeprefix("pt_"), errors="coerce").to_numpy()
+        points = pd.to_numeric(out["operating_point"].str.removeprefix("pt_"), errors="coerce")
+        pt = points.to_numpy(dtype=np.float64, na_value=np.nan)
         odds = pt / (1 - pt)
         numerator = np.where(is_treat_all, (value + odds) / (1 + odds) * n, numerator)  # events
         denominator = np.where(is_treat_all, n, denominator)
@@ -704,7 +705,7 @@ def _curve_disclosure(
     out = curves.copy()
     if out.empty:
         return out
-    n = pd.to_numeric(out["n"], errors="coerce").to_numpy(dtype=np.float64)
+    n = pd.to_numeric(out["n"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     hide = _is_small(n, control)
     primary = hide.copy()
     tables = out.groupby(_CURVE_KEY, sort=False, dropna=False).indices

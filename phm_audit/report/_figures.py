@@ -557,7 +557,7 @@ def need_cost_data(
     mid = (pooled.cumsum() - pooled / 2) / total * 100
     out = sub.assign(
         percentile=sub["bin"].map(mid).to_numpy(dtype=np.float64),
-        _n=pd.to_numeric(sub["n"], errors="coerce").to_numpy(dtype=np.float64),
+        _n=pd.to_numeric(sub["n"], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan),
         mean=sub["mean"].to_numpy(dtype=np.float64),
     )
     out = out[np.isfinite(out["_n"]) & np.isfinite(out["mean"]) & (out["_n"] > 0)]
@@ -984,7 +984,8 @@ def reliability_figure(
 
 
 def _fraction(op: pd.Series) -> np.ndarray:
-    return pd.to_numeric(op.str.extract(r"^top_([\d.]+)pct$")[0], errors="coerce").to_numpy(dtype=np.float64)
+    found = pd.to_numeric(op.str.extract(r"^top_([\d.]+)pct$")[0], errors="coerce")
+    return found.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 def thresholds_figure(
@@ -1033,7 +1034,8 @@ def thresholds_figure(
 
 
 def _pt(op: pd.Series) -> np.ndarray:
-    return pd.to_numeric(op.str.extract(r"^pt_([\d.]+)$")[0], errors="coerce").to_numpy(dtype=np.float64)
+    found = pd.to_numeric(op.str.extract(r"^pt_([\d.]+)$")[0], errors="coerce")
+    return found.to_numpy(dtype=np.float64, na_value=np.nan)
 
 
 def net_benefit_figure(
