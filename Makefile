@@ -28,8 +28,8 @@ demo: $(STAMP)
 	$(BIN)/phm-audit demo
 
 lint: $(STAMP)
-	$(BIN)/ruff check phm_audit tests benchmarks examples
-	$(BIN)/ruff format --check phm_audit tests benchmarks examples
+	$(BIN)/ruff check phm_audit tests benchmarks examples conftest.py
+	$(BIN)/ruff format --check phm_audit tests benchmarks examples conftest.py
 
 typecheck: $(STAMP)
 	$(BIN)/mypy phm_audit

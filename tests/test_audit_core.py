@@ -36,6 +36,7 @@ def _spec(**kw):
     return AuditSpec(**base)
 
 
+@pytest.mark.slow
 def test_group_rates_equal_fairlearn_metricframe(small):
     scores = _scores(small)
     result = audit(small, {"m": scores}, _spec())

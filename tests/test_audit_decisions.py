@@ -85,6 +85,7 @@ def test_sweep_equals_the_naive_per_threshold_computation():
         assert np.allclose(a[~np.isnan(a)], b[~np.isnan(b)], rtol=0, atol=1e-12), metric
 
 
+@pytest.mark.slow
 def test_net_benefit_matches_dcurves():
     dcurves = pytest.importorskip("dcurves")
     rng = np.random.default_rng(1)

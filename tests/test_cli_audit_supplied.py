@@ -85,6 +85,7 @@ def _sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+@pytest.mark.slow
 def test_supplied_models_are_audited_with_a_builtin_on_the_same_people(files, capsys, tmp_path):
     d, cohort, audited, vendor, _ = files
     out = tmp_path / "report"
@@ -149,6 +150,7 @@ def test_supplied_models_are_audited_with_a_builtin_on_the_same_people(files, ca
     assert "created" in prov and prov["deterministic"] is False
 
 
+@pytest.mark.slow
 def test_a_scores_table_may_hold_only_the_audited_people(files, capsys, tmp_path):
     d, _, audited, _, _ = files
     out = tmp_path / "report"
@@ -162,6 +164,7 @@ def test_a_scores_table_may_hold_only_the_audited_people(files, capsys, tmp_path
     assert doc["provenance"]["n_audited"] == len(audited)
 
 
+@pytest.mark.slow
 def test_only_supplied_models_audit_every_person(files, capsys, tmp_path):
     d, cohort, _, _, _ = files
     out = tmp_path / "report"
@@ -186,6 +189,7 @@ def test_a_pickle_with_allow_pickle_warns_in_one_line(files, capsys, tmp_path):
     assert err.count("\n") == 1
 
 
+@pytest.mark.slow
 def test_deterministic_gives_byte_identical_reports(files, capsys, tmp_path):
     d, _, _, _, _ = files
     extra = ["--model", "ltc_count", "--scores", str(d / "vendor.csv"), "--group", "imd_quintile", "--deterministic"]
@@ -200,6 +204,7 @@ def test_deterministic_gives_byte_identical_reports(files, capsys, tmp_path):
     assert "created" not in prov and prov["deterministic"] is True
 
 
+@pytest.mark.slow
 def test_explain_adds_explanations_of_every_model_it_can_call(files, capsys, tmp_path):
     d, _, _, _, _ = files
     out = tmp_path / "report"
@@ -294,6 +299,7 @@ def test_explain_with_a_table_is_refused(files, capsys, tmp_path):
     assert not out.exists()
 
 
+@pytest.mark.slow
 def test_label_choice_from_the_command_line_is_the_api_under_disclosure_control(files, capsys, tmp_path):
     """``audit --label-choice`` publishes what ``label_choice`` computes on the same split, disclosure applied."""
     from phm_audit.audit import AuditSpec

@@ -53,6 +53,7 @@ def _args(path, out, *extra):
     ]
 
 
+@pytest.mark.slow
 def test_audit_table_writes_the_outputs(extract, tmp_path):
     path, _ = extract
     out = tmp_path / "report"
@@ -124,6 +125,7 @@ def test_audit_needs_a_source(tmp_path, capsys):
     assert "exactly one of --table" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 def test_fail_on_flag_gates_with_exit_3(tmp_path, capsys, cohort_factory):
     df = cohort_factory("england", 20_000, 31)
     # a score that ignores the most deprived fifth entirely: a planted disparity the gate must catch
@@ -174,6 +176,7 @@ def _gate_table(tmp_path, cohort_factory, risk_of, group_of=None) -> tuple[list[
     return [*args, "--reference", "imd=5", "--bootstrap", "30", "--quiet"], table
 
 
+@pytest.mark.slow
 def test_fail_on_passes_an_audit_with_nothing_to_flag_with_exit_0(tmp_path, capsys, cohort_factory):
     # the score is need itself and the groups are drawn at random, so no group differs from another in truth
     args, _ = _gate_table(
@@ -191,6 +194,7 @@ def test_fail_on_passes_an_audit_with_nothing_to_flag_with_exit_0(tmp_path, caps
     assert code == (3 if doc["summary"]["review"] else 0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("grade", ["flag", "review"])
 def test_the_gate_grades_the_findings_the_report_publishes(tmp_path, capsys, cohort_factory, grade):
     # a score that ignores the most deprived fifth entirely: a planted disparity the gate must catch

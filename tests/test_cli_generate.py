@@ -24,6 +24,7 @@ def test_generate_writes_the_same_cohort_as_the_api(tmp_path, ext, capsys):
         assert meta["seed"] == 7 and meta["scenario"]["name"] == "england"
 
 
+@pytest.mark.slow
 def test_generate_in_chunks_is_byte_identical(tmp_path):
     a, b = tmp_path / "a.parquet", tmp_path / "b.parquet"
     assert main(["generate", "--n", "70000", "--seed", "2", "--out", str(a), "--quiet", "--jobs", "1"]) == 0

@@ -21,6 +21,7 @@ def test_the_four_demos_exist():
     }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", EXAMPLES, ids=[p.stem for p in EXAMPLES])
 def test_example_runs(script, tmp_path):
     text = script.read_text(encoding="utf-8")

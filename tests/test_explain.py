@@ -47,6 +47,7 @@ def _gap_parts(result, attribute: str, group: str) -> tuple[float, pd.Series]:
 # additivity
 
 
+@pytest.mark.slow
 def test_tree_explainer_is_exact_for_a_regressor_and_a_classifier(cost_model, train, audited):
     people = audited.iloc[:800]
     att = attributions(cost_model, people)
@@ -82,6 +83,7 @@ def _hand_gap(att, people: pd.DataFrame, attribute: str, group: str, reference: 
     return (diff.mul(w, axis=0).sum() / w.sum()).rename({"_score": "score"})
 
 
+@pytest.mark.slow
 def test_parts_add_up_to_the_gap_and_match_an_independent_computation(cost_model, audited):
     spec = _spec()
     result = explain(cost_model, audited, spec, sample_size=len(audited), proxies=False)
@@ -152,6 +154,7 @@ def test_access_gap_shows_in_use_and_cost_features_and_not_where_access_is_equal
 # other models
 
 
+@pytest.mark.slow
 def test_logistic_regression_falls_back_to_the_permutation_explainer_with_a_warning(train, audited):
     columns = ["age", "n_ltc_recorded", "cost_prior", "emergency_admissions"]
     estimator = LogisticRegression(max_iter=2000).fit(train[columns], train["emergency_admission_next"])
@@ -181,6 +184,7 @@ def test_linear_regression_uses_the_exact_linear_explainer(train, audited):
     assert np.ptp(offset) <= 1e-6
 
 
+@pytest.mark.slow
 def test_a_callable_without_declared_features_is_explained_over_what_it_can_see(audited):
     def score(df: pd.DataFrame) -> np.ndarray:
         return np.log1p(df["cost_prior"].to_numpy()) * (1.0 + df["n_ltc_recorded"].to_numpy())
@@ -195,6 +199,7 @@ def test_a_callable_without_declared_features_is_explained_over_what_it_can_see(
     assert np.abs(att.values["cost_prior"]).mean() > 0
 
 
+@pytest.mark.slow
 def test_rules_and_judgement(train, audited):
     spec = _spec(n_boot=0)
     prior = get_model("prior_cost").fit(train)
@@ -215,6 +220,7 @@ def test_rules_and_judgement(train, audited):
 # proxies and the table
 
 
+@pytest.mark.slow
 def test_proxy_auroc_matches_scikit_learn_and_skips_an_attribute_the_model_reads(cost_model, audited):
     spec = _spec(attributes=["imd_quintile", "sex"], n_boot=0)
     result = explain(cost_model, audited, spec, sample_size=len(audited))
@@ -233,6 +239,7 @@ def test_proxy_auroc_matches_scikit_learn_and_skips_an_attribute_the_model_reads
     assert "explained 6,000 of 6,000 people" in result.notes[0]
 
 
+@pytest.mark.slow
 def test_explain_rows_for_fits_named_models_and_skips_scores_only(train, audited):
     scored = ScoredModel("vendor", np.zeros(len(audited)))
     result = explain_rows_for(["prior_cost", scored], audited, _spec(n_boot=0), train=train, sample_size=500)

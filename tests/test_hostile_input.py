@@ -116,6 +116,7 @@ def test_negative_money_or_need_is_refused_with_every_row_of_the_file(extract, t
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::phm_audit.exceptions.PhmWarning")
 def test_allow_negative_keeps_them_with_a_warning(extract, tmp_path, capsys):
     table = extract.copy()

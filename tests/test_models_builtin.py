@@ -116,6 +116,7 @@ def test_unknown_parameter_is_refused_with_the_accepted_ones():
         get_model("clinician_judgement", reliabilty=0.5)
 
 
+@pytest.mark.slow
 def test_a_learner_trains_on_the_label_it_is_given(small):
     train, audit = split_cohort(small, seed=1)
     relabelled = get_model("actuarial_cost", label="n_conditions_next")
@@ -138,6 +139,7 @@ def test_a_learner_becomes_a_classifier_on_a_true_false_label(small):
     assert abs(scores.mean() - train["emergency_admission_next"].mean()) < 0.02
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", BUILT_IN)
 def test_scores_are_deterministic_to_the_byte(name, small):
     train, audit = split_cohort(small, seed=2)

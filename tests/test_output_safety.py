@@ -91,6 +91,7 @@ def test_a_folder_holding_the_users_files_is_refused_and_left_as_it_was(table_cs
     assert sorted(p.name for p in tmp_path.iterdir()) == ["shared"]  # no temporary folder, no lock file
 
 
+@pytest.mark.slow
 def test_overwrite_replaces_only_the_reports_files_and_keeps_the_users(table_csv, tmp_path):
     out = tmp_path / "shared"
     out.mkdir()
@@ -143,6 +144,7 @@ def test_a_non_empty_folder_without_a_manifest_is_refused(tmp_path):
     assert (out / "index.html").read_text() == "a page the user wrote"
 
 
+@pytest.mark.slow
 def test_an_empty_out_is_refused_and_dot_writes_into_the_working_folder(table_csv, tmp_path, monkeypatch, capsys):
     assert _audit(table_csv, "") == 2
     assert "--out is empty" in capsys.readouterr().err
@@ -204,6 +206,7 @@ def _writer(out: Path, go: Path) -> subprocess.Popen[str]:
     return proc
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM])
 def test_a_killed_run_then_a_new_run_leaves_one_whole_report_and_no_leftovers(tmp_path, sig):
     out = tmp_path / "r"
@@ -356,6 +359,7 @@ def hostile_report(table_csv, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_summary_md_escapes_html_and_pipes_in_names(hostile_report):
     text = (hostile_report / "summary.md").read_text()
     assert "<script" not in text and "<img" not in text

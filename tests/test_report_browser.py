@@ -10,6 +10,9 @@ import pytest
 
 from phm_audit.cli import main
 
+#: every test here reads the demo's report (200,000 people, about a minute to build)
+pytestmark = pytest.mark.slow
+
 SECTIONS = (
     "headline",
     "summary",

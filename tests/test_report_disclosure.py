@@ -72,6 +72,7 @@ def _partitions(labels: list[str]) -> list[list[str]]:
     return parts
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(two_way_tables())
 def test_no_published_count_is_small_and_every_count_is_a_multiple_of_five(table):
@@ -93,6 +94,7 @@ def test_no_published_count_is_small_and_every_count_is_a_multiple_of_five(table
     assert (out.loc[out["value"].isna(), "reason"] != "").all()  # every missing value says why
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(two_way_tables())
 def test_rates_are_recomputed_from_rounded_counts(table):
@@ -106,6 +108,7 @@ def test_rates_are_recomputed_from_rounded_counts(table):
         assert a.value == pytest.approx(_round5(numerator) / _round5(float(b.n)))
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(two_way_tables())
 def test_no_suppressed_count_is_recoverable_by_subtraction(table):

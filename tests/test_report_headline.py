@@ -208,6 +208,7 @@ def test_benjamini_hochberg_keeps_chance_exclusions_from_being_flags():
     assert FindingRules(false_discovery_rate=None).to_dict()["false_discovery_rate"] is None
 
 
+@pytest.mark.slow
 def test_age_and_sex_reach_the_headline_only_as_label_gaps_or_when_named(published):
     result = published("england", 2)
     cells = findings(result)
@@ -275,6 +276,7 @@ def _gate_table(tmp_path, cohort_factory, fair: bool):
 # the gate failing on the published findings is tested in tests/test_cli_audit_table.py (flag and review)
 
 
+@pytest.mark.slow
 def test_the_gate_passes_a_score_that_ranks_by_need(tmp_path, capsys, cohort_factory):
     args = _gate_table(tmp_path, cohort_factory, fair=True)
     assert main([*args, "--out", str(tmp_path / "r")]) == 0

@@ -174,6 +174,7 @@ def _sorted(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.sort_values(keys, kind="stable").reset_index(drop=True)
 
 
+@pytest.mark.slow
 def test_report_has_every_file_and_nothing_else(small_report):
     assert sorted(p.name for p in small_report.iterdir()) == sorted([*REPORT_FILES, ".phm-audit-manifest.json"])
     assert not [p for p in small_report.parent.iterdir() if p.name.startswith(".")]
@@ -340,6 +341,7 @@ def test_deterministic_reports_are_byte_identical(tiny_result, tmp_path):
     assert "<svg" in (first / "index.html").read_text()
 
 
+@pytest.mark.slow
 def test_figures_drawn_in_several_processes_are_the_same(small_result, small_report, tmp_path):
     folder = write_report(
         small_result,
@@ -401,6 +403,7 @@ def _perturbed(result: AuditResult, relative: float) -> AuditResult:
     return dataclasses.replace(result, _metrics=metrics)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("relative", "fails"), [(1e-13, False), (-1e-13, False), (1e-6, True), (-1e-6, True)])
 def test_goldens_ignore_the_last_digit_and_catch_a_change_of_one_in_a_million(small_result, tmp_path, relative, fails):
     folder = write_report(
@@ -477,6 +480,7 @@ def test_supplied_files_are_hashed(tiny_result, tmp_path):
     assert not (tmp_path / "nope").exists()
 
 
+@pytest.mark.slow
 def test_every_analysis_renders_and_validates(full_result, tmp_path):
     folder = write_report(full_result, tmp_path / "full", name="full audit", deterministic=True)
     doc = json.loads((folder / "audit.json").read_text())

@@ -32,6 +32,7 @@ def test_same_seed_same_data_and_different_seed_different_data():
     assert not a["cost_next"].equals(c["cost_next"])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("chunk_size", [777, BLOCK_SIZE, BLOCK_SIZE + 1, 10**6])
 def test_chunk_size_does_not_change_the_data(chunk_size):
     n = 2 * BLOCK_SIZE + 123
@@ -41,6 +42,7 @@ def test_chunk_size_does_not_change_the_data(chunk_size):
     pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), whole)
 
 
+@pytest.mark.slow
 def test_worker_processes_do_not_change_the_data():
     n = 3 * BLOCK_SIZE + 5
     pd.testing.assert_frame_equal(generate("england", n, seed=1, n_jobs=1), generate("england", n, seed=1, n_jobs=2))
