@@ -221,14 +221,6 @@ def test_every_metric_is_declared_and_an_undeclared_one_is_never_published(cohor
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "known leak, issue #16 stays open: with scikit-learn 1.4 (the lowest supported) the emergency_admission "
-        "model flags one person of IMD quintile 5 in the need band p80_90, and the published bands of that group "
-        "narrow the hidden 1 to 0-3; with the newest versions nothing is recovered"
-    ),
-)
 def test_every_metric_of_a_demo_size_audit_is_declared_and_none_recoverable():
     # the demo's analyses (label choice and SHAP explanations included) on fewer people
     from phm_audit._demo import build_demo_result

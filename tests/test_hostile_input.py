@@ -38,6 +38,19 @@ def test_generate_refuses_what_cannot_fit_before_the_work(argv, words, tmp_path,
     assert list(tmp_path.iterdir()) == []
 
 
+def test_the_python_api_refuses_a_cohort_that_cannot_fit_in_memory_before_the_work():
+    # 10^11 people cannot be held by any machine this runs on: refused at once (a sample of 4,000 is measured)
+    import time
+
+    from phm_audit.exceptions import PhmInputError
+    from phm_audit.synth import generate
+
+    start = time.perf_counter()
+    with pytest.raises(PhmInputError, match=r"bytes per person, measured.*iter_cohort_chunks"):
+        generate("england", n=100_000_000_000, seed=1)
+    assert time.perf_counter() - start < 30, "refused before the work, not after it"
+
+
 def test_the_bytes_per_person_are_measured_not_guessed(tmp_path, cohort_factory):
     # the estimate, from a sample, is within 15% of the file actually written for 20,000 people
     cohort = cohort_factory("england", 20_000, 0)

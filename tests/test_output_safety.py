@@ -388,3 +388,27 @@ def test_csv_text_cells_cannot_run_as_formulas_and_numbers_stay_numbers(hostile_
     assert {'=HYPERLINK("http://x","y")', "-x", "+y"} <= set(metrics["group"])  # the quote is taken off again
     raw = (hostile_report / "metrics.csv").read_text()
     assert "'=HYPERLINK" in raw and ",'-x," in raw
+
+
+def test_machine_outputs_are_written_like_a_report_and_never_touch_the_users_files(cohort_factory, tmp_path):
+    from phm_audit.audit import AuditSpec, audit
+    from phm_audit.report import write_machine_outputs
+
+    cohort = cohort_factory("england", 3_000, 5)
+    result = audit(
+        cohort,
+        {"prior_cost": cohort["cost_prior"].to_numpy()},
+        AuditSpec(attributes=["sex"], intersections=[], n_boot=0, analyses=["fairness"]),
+    )
+    folder = tmp_path / "machine"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    with pytest.raises(PhmInputError, match="--overwrite|overwrite"):
+        write_machine_outputs(result, folder, deterministic=True)
+    assert _tree(folder) == {"notes.txt": b"mine"}
+    assert write_machine_outputs(result, folder, deterministic=True, overwrite=True) == folder
+    tree = _tree(folder)
+    assert tree["notes.txt"] == b"mine"
+    assert set(tree) == {"notes.txt", MANIFEST_NAME, "audit.json", "metrics.csv", "curves.csv", "summary.md"}
+    assert set(read_manifest(folder)) == {"audit.json", "metrics.csv", "curves.csv", "summary.md"}
+    assert not list(tmp_path.glob(".machine*")), "no temporary folder is left beside the output"

@@ -53,6 +53,7 @@ import pandas as pd
 from phm_audit.audit._metrics import METRICS, lookup
 from phm_audit.audit._result import AuditResult
 from phm_audit.exceptions import PhmInputError, PhmTypeError
+from phm_audit.report._protection import Equations, equations, exposed
 
 __all__ = [
     "COUNT_METRICS",
@@ -354,18 +355,57 @@ def complementary_suppression(
     return out
 
 
+def _widen(grid: np.ndarray, done: np.ndarray, bad: np.ndarray, eqs: Equations, avoid: np.ndarray) -> int:
+    """Hide, for each exposed cell, one more published cell of an equation it is in (the smallest with people;
+    an avoided cell last). Returns the number hidden."""
+    added = 0
+    size = np.minimum(np.abs(grid), 1e11)
+    score = (np.where(size > 0, 0.0, 1.0) + 2.0 * avoid[None, :]) * 1e12 + np.where(size > 0, size, 0.0)
+    for k, j in np.argwhere(bad):
+        if not bad[k, j]:
+            continue
+        members = np.unique(np.concatenate([eqs.members(e) for e in eqs.containing(int(j))]))
+        open_ = members[~done[k, members] & np.isfinite(grid[k, members])]
+        if open_.size == 0:
+            continue
+        done[k, open_[np.argmin(score[k, open_])]] = True
+        added += 1
+    return added
+
+
+def _suppress_with_totals(
+    grid: np.ndarray, hidden: np.ndarray, parts: np.ndarray, parent: np.ndarray, avoid: np.ndarray
+) -> np.ndarray:
+    """Complementary suppression, and a total of 0 hidden with a hidden part (it tells that every part is 0)."""
+    done = complementary_suppression(grid, hidden, parts, avoid)
+    with_total = np.flatnonzero(parent >= 0)
+    if with_total.size:
+        kids = parts[with_total].copy()
+        kids[np.arange(with_total.size), parent[with_total]] = False
+        kid_hidden = (done[:, None, :] & kids[None, :, :]).any(axis=2)  # (K, relations with a total)
+        zero_total = grid[:, parent[with_total]] == 0
+        k_hit, r_hit = np.nonzero(kid_hidden & zero_total)
+        done[k_hit, parent[with_total][r_hit]] = True
+    return done
+
+
 def _suppress_grid(
     frame: pd.DataFrame,
     counts: np.ndarray,
     primary: np.ndarray,
     references: Mapping[str, str],
     structure: Structure,
+    control: DisclosureControl | None = None,
+    *,
+    signed: bool = False,
 ) -> np.ndarray:
     """Primary plus complementary suppression of one count per row, across every published total it adds up to.
 
     Rows are tables by (model, analysis, operating point, target, feature); within one, the cells
     ``(attribute, group, metric)`` of one metric (or of ``selection_rate`` with its need bands) are
-    bound by the relations of :func:`_relations`.
+    bound by the relations of :func:`_relations`. With ``control``, the pattern is then checked as an
+    attacker would (:mod:`phm_audit.report._protection`: every published total, the rounding taken
+    into account) and widened until no hidden count is pinned down; ``signed`` counts may be negative.
     """
     out = primary.copy()
     if not len(frame):
@@ -396,16 +436,14 @@ def _suppress_grid(
         prim = np.zeros(grid.shape, dtype=bool)
         prim[k_idx, cols] = out[rows]
         avoid = np.array([g == references.get(a) for a, g, _ in cells])
-        done = complementary_suppression(grid, prim, parts, avoid)
-        # a total of 0 tells that every part is 0: a hidden part of a published 0 is hidden with its total
-        with_total = np.flatnonzero(parent >= 0)
-        if with_total.size:
-            kids = parts[with_total].copy()
-            kids[np.arange(with_total.size), parent[with_total]] = False
-            kid_hidden = (done[:, None, :] & kids[None, :, :]).any(axis=2)  # (K, relations with a total)
-            zero_total = grid[:, parent[with_total]] == 0
-            k_hit, r_hit = np.nonzero(kid_hidden & zero_total)
-            done[k_hit, parent[with_total][r_hit]] = True
+        done = _suppress_with_totals(grid, prim, parts, parent, avoid)
+        if control is not None and control.enabled:
+            eqs = equations(cells, structure, bands=fam == "selection_rate*")
+            for _ in range(len(cells)):
+                bad = exposed(grid, done, eqs, threshold=control.threshold, rounding=control.rounding, signed=signed)
+                if not bad.any() or not _widen(grid, done, bad, eqs, avoid):
+                    break
+                done = _suppress_with_totals(grid, done, parts, parent, avoid)
         out[rows] = done[k_idx, cols]
     return out
 
@@ -621,6 +659,7 @@ def _table_disclosure(
     numerator = np.round(numerator)
     denominator = np.round(denominator)
     count_value = np.where(is_count, np.abs(np.round(value)), np.nan)
+    count_signed = np.where(is_count, np.round(value), np.nan)  # a change of a count may be negative
 
     n_small, num_small, val_small = (
         _is_small(n, control),
@@ -640,9 +679,9 @@ def _table_disclosure(
     # lone hidden cell (a group's bands, its intersection cells and its parent are linked)
     for _ in range(8):
         before = hide.copy()
-        n_sup = _suppress_grid(out, n, n_sup, references, structure)
-        num_sup = _suppress_grid(out, numerator, hide | n_sup, references, structure)
-        val_sup = _suppress_grid(out, count_value, hide | n_sup, references, structure)
+        n_sup = _suppress_grid(out, n, n_sup, references, structure, control)
+        num_sup = _suppress_grid(out, numerator, hide | n_sup, references, structure, control)
+        val_sup = _suppress_grid(out, count_signed, hide | n_sup, references, structure, control, signed=True)
         hide = hide | n_sup | num_sup | val_sup | den_sup
         if grouped is not None:
             # complements on the same denominator (tpr, fnr, unmet_need_rate) go together

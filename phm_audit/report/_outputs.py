@@ -512,18 +512,20 @@ def write_machine_outputs(
     rules: FindingRules | None = None,
     provenance: Mapping[str, Any] | None = None,
     deterministic: bool = False,
-) -> None:
+    overwrite: bool = False,
+) -> Path:
     """Write ``metrics.csv``, ``curves.csv``, ``audit.json`` and ``summary.md`` into ``folder``.
 
-    The same files as :func:`phm_audit.report.write_report` but ``index.html``, written in place
-    (not atomically). Every file is made after disclosure control.
+    The same files as :func:`phm_audit.report.write_report` but ``index.html`` (no figures are drawn),
+    written the same way: atomically, with a manifest, under a lock, never replacing or deleting a
+    file phm-audit did not write (see :func:`atomic_dir`). Every file is made after disclosure control.
 
     Parameters
     ----------
     result : AuditResult
         The audit.
     folder : Path
-        An existing folder.
+        The output folder (made if missing).
     disclosure : DisclosureControl, optional
         Default ``DisclosureControl()`` (on).
     rules : FindingRules, optional
@@ -532,7 +534,21 @@ def write_machine_outputs(
         See :func:`~phm_audit.report.build_provenance`.
     deterministic : bool, default False
         Leave out the creation time.
+    overwrite : bool, default False
+        Write into a folder that holds files phm-audit did not write (they are kept).
+
+    Returns
+    -------
+    Path
+        The folder.
+
+    Raises
+    ------
+    PhmInputError
+        The folder cannot be written, holds other files (without ``overwrite``), or another run is writing it.
     """
+    files = ("audit.json", "metrics.csv", "curves.csv", "summary.md")
+    check_report_folder(folder, overwrite=overwrite, files=files)
     disclosure = DisclosureControl() if disclosure is None else disclosure
     rules = FindingRules() if rules is None else rules
     published = disclose_result(result, disclosure)
@@ -542,9 +558,11 @@ def write_machine_outputs(
     doc = report_document(
         published, found, name=name, provenance=prov, disclosure=disclosure, rules=rules, headline=statements
     )
-    write_tables_and_json(Path(folder), published, doc)
     summary = summary_markdown(published, found, disclosure=disclosure, headline=statements)
-    write_text(Path(folder) / "summary.md", summary)
+    with atomic_dir(folder, overwrite=overwrite, files=files) as tmp:
+        write_tables_and_json(tmp, published, doc)
+        write_text(tmp / "summary.md", summary)
+    return Path(folder)
 
 
 def read_metrics(path: str | Path) -> pd.DataFrame:

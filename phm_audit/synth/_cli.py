@@ -15,7 +15,7 @@ from phm_audit._io import _check_parent, _format, write_table_chunks
 from phm_audit.exceptions import PhmInputError
 from phm_audit.synth._cohort import read_cohort
 from phm_audit.synth._describe import describe
-from phm_audit.synth._generator import iter_cohort_chunks
+from phm_audit.synth._generator import available_memory, iter_cohort_chunks
 from phm_audit.synth._scenario import KNOBS, Scenario, list_scenarios, load_scenario, parse_overrides
 from phm_audit.synth._schema import data_dictionary_markdown
 
@@ -63,18 +63,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 _SAMPLE = 4_000
 #: Memory a chunk takes at its peak, in copies of the chunk (blocks held, joined, and converted for writing).
 _PEAK_COPIES = 4
-
-
-def _available_memory() -> int | None:
-    """Bytes of memory available to new work (Linux ``MemAvailable``), or None where unknown."""
-    try:
-        with open("/proc/meminfo", encoding="ascii") as fh:
-            for line in fh:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        return None
-    return None
 
 
 def _gb(n_bytes: float) -> str:
@@ -140,7 +128,7 @@ def check_resources(scenario: Scenario, n: int, out: Path, *, chunk_size: int, n
         With the measured bytes per person and the estimate.
     """
     est = resource_estimate(scenario, n, out, chunk_size=chunk_size, n_jobs=n_jobs)
-    memory = _available_memory()
+    memory = available_memory()
     if memory is not None and est["memory"] > 0.8 * memory:
         fits = int(0.8 * memory / est["memory_per_person"] / _PEAK_COPIES)
         raise PhmInputError(

@@ -504,6 +504,47 @@ def _block_task(
     return _block(*args)
 
 
+#: :func:`generate` measures the memory a person takes, and refuses a cohort that cannot fit, from this size.
+MEMORY_CHECK_FROM = 1_000_000
+#: Copies of the cohort :func:`generate` holds at its peak (the blocks, joined, and the frame built from them).
+_FRAME_PEAK_COPIES = 3
+
+
+def available_memory() -> int | None:
+    """Bytes of memory available to new work (Linux ``MemAvailable``), or None where unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        return None
+    return None
+
+
+def _check_memory(scen: Scenario, n: int) -> None:
+    """Refuse, before any work, a cohort that cannot be held in memory (measured on a sample of 4,000 people)."""
+    if n < MEMORY_CHECK_FROM:
+        return
+    memory = available_memory()
+    if memory is None:
+        return
+    from phm_audit.exceptions import PhmInputError
+
+    sample_n = 4_000
+    sample = _to_frame(_concat(list(_iter_blocks(scen, sample_n, 0, 1))))
+    per_person = float(sample.memory_usage(deep=True).sum()) / sample_n
+    need = per_person * n * _FRAME_PEAK_COPIES
+    if need > 0.8 * memory:
+        fits = int(0.8 * memory / per_person / _FRAME_PEAK_COPIES)
+        raise PhmInputError(
+            f"generate(n={n:,}) needs about {need / 1e9:,.1f} GB of memory ({per_person:,.0f} bytes per person, "
+            f"measured, held {_FRAME_PEAK_COPIES} times while the frame is built) but {memory / 1e9:,.1f} GB is "
+            f"available; give n={max(fits, 1):,} or less, or write the cohort in chunks with "
+            "phm_audit.synth.iter_cohort_chunks (or `phm-audit generate --n N --out cohort.parquet`)"
+        )
+
+
 def _check_n(n: object) -> int:
     from phm_audit.exceptions import PhmInputError, PhmTypeError
 
@@ -650,5 +691,6 @@ def generate(
     """
     scen = load_scenario(scenario, overrides=overrides)
     n = _check_n(n)
+    _check_memory(scen, n)
     blocks = list(_iter_blocks(scen, n, int(seed), _resolve_jobs(n_jobs)))
     return _attach_metadata(_to_frame(_concat(blocks)), scen, n, seed)
