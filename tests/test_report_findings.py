@@ -164,6 +164,36 @@ def test_grades_follow_the_rules_and_undefined_values_are_reviewed():
     assert {(f.metric, f.grade) for f in loose if f.group == "B"} >= {("selection_ratio_at_equal_need", "flag")}
 
 
+def test_a_comparison_at_equal_score_of_a_small_group_is_reviewed_not_flagged():
+    # groups of 5,000 (reference), 1,200 and 400 people, each with the same large label gap, clearly excluding 1
+    rows = RowBuilder()
+    rows.add(
+        groups=["A", "B", "C"],
+        metric="label_gap_at_equal_score",
+        value=[1.0, 1.5, 1.5],
+        ci_low=[1.0, 1.3, 1.3],
+        ci_high=[1.0, 1.7, 1.7],
+        n=[5000, 1200, 400],
+        reason=["", "", ""],
+        model="m",
+        analysis="calibration",
+        attribute="grp",
+        operating_point="",
+        target="need",
+    )
+    result = _result(rows)
+    result.groups["grp"]["sizes"] = [5000, 1200, 400]
+    by = {f.group: f for f in findings(result)}
+    assert by["B"].grade == "flag" and by["B"].reason == ""
+    assert by["C"].grade == "review"
+    assert "fewer than 1,000 people" in by["C"].reason and "min_calibration_n" in by["C"].text
+    # the rule is a setting: 0 grades every group on its interval alone, and a higher floor reviews B too
+    assert {f.group: f.grade for f in findings(result, FindingRules(min_calibration_n=0))}["C"] == "flag"
+    assert {f.group: f.grade for f in findings(result, FindingRules(min_calibration_n=2000))}["B"] == "review"
+    with pytest.raises(PhmInputError, match="min_calibration_n"):
+        FindingRules(min_calibration_n=-1)
+
+
 def test_findings_work_with_whatever_analyses_are_present():
     empty = RowBuilder()
     assert findings(_result(empty)) == []

@@ -989,6 +989,13 @@ def _methods(result: AuditResult, disclosure: DisclosureControl, rules: FindingR
                 else "No multiplicity control was applied (FindingRules false_discovery_rate=None): each interval "
                 "is graded on its own, so about one in twenty comparisons without an effect excludes parity by "
                 "chance."
+            )
+            + (
+                f" A comparison at equal score (need ratio, label gap) of a group of fewer than "
+                f"{rules.min_calibration_n:,} people is graded review at most: over so few people in each score "
+                "bin its bootstrap interval is too narrow (FindingRules min_calibration_n)."
+                if rules.min_calibration_n
+                else ""
             ),
         ),
         (
