@@ -99,6 +99,14 @@ def _propagate(low: np.ndarray, high: np.ndarray, relations: list[list[tuple[int
 def attack(raw: pd.DataFrame, published: pd.DataFrame, structure) -> list[str]:
     """Every suppressed count of 1..threshold people that the published tables pin down exactly."""
     true, shown = _counts(raw), _counts(published)
+    # the same count published by another analysis (the same model, operating point, target, group and
+    # metric, as fairness and the threshold sweep both publish the number flagged at top_3pct): the attacker
+    # starts from it
+    identity = raw[["model", "operating_point", "target", "feature", "attribute", "group", "metric"]].astype(str)
+    elsewhere = pd.DataFrame(index=raw.index)
+    for kind in ("n", "numerator", "count"):
+        frame = identity.assign(_true=true[kind], _shown=shown[kind])
+        elsewhere[kind] = frame.groupby([*identity.columns, "_true"], dropna=False)["_shown"].transform("max")
     metric = raw["metric"].astype(str)
     banded = (raw["analysis"] == "fairness") & (
         (metric == "selection_rate") | metric.str.startswith("selection_rate_need_")
@@ -118,7 +126,8 @@ def attack(raw: pd.DataFrame, published: pd.DataFrame, structure) -> list[str]:
                 s = shown.loc[part.index, kind].to_numpy(float)
                 if not np.isfinite(t).any():
                     continue
-                bounds = np.array([_published_interval(v, signed=kind == "count") for v in s])
+                known = np.where(np.isfinite(s), s, elsewhere.loc[part.index, kind].to_numpy(float))
+                bounds = np.array([_published_interval(v, signed=kind == "count") for v in known])
                 low, high = bounds[:, 0].copy(), bounds[:, 1].copy()
                 _propagate(low, high, rels)
                 hidden = ~np.isfinite(s) & np.isfinite(t)

@@ -675,14 +675,28 @@ def _table_disclosure(
     keyed["metric"] = keyed["metric"].replace({b: a for a, b in COMPLEMENTS})
     both = keyed["metric"].isin([a for a, _ in COMPLEMENTS]).to_numpy()
     grouped = keyed[both].groupby([*_KEY, "group"], sort=False) if both.any() else None
+    # the same count published by several analyses (fairness and the threshold sweep both publish the
+    # number flagged at top_3pct) is hidden in all of them or in none: one would undo the other's suppression
+    same = out[["model", "operating_point", "target", "feature", "attribute", "group", "metric"]].astype(str)
+    same_code = same.groupby(list(same.columns), sort=False).ngroup().to_numpy()
+    shared = pd.Series(out["analysis"].to_numpy()).groupby(same_code).transform("nunique").to_numpy() > 1
+
+    def everywhere(mask: np.ndarray) -> np.ndarray:
+        if not shared.any():
+            return mask
+        spread = pd.Series(mask[shared]).groupby(same_code[shared]).transform("any").to_numpy()
+        merged = mask.copy()
+        merged[shared] = spread
+        return merged
+
     # repeat until nothing changes: a cell hidden to protect one total may leave another total with a
     # lone hidden cell (a group's bands, its intersection cells and its parent are linked)
-    for _ in range(8):
+    for _ in range(12):
         before = hide.copy()
-        n_sup = _suppress_grid(out, n, n_sup, references, structure, control)
+        n_sup = everywhere(_suppress_grid(out, n, n_sup, references, structure, control))
         num_sup = _suppress_grid(out, numerator, hide | n_sup, references, structure, control)
         val_sup = _suppress_grid(out, count_signed, hide | n_sup, references, structure, control, signed=True)
-        hide = hide | n_sup | num_sup | val_sup | den_sup
+        hide = everywhere(hide | n_sup | num_sup | val_sup | den_sup)
         if grouped is not None:
             # complements on the same denominator (tpr, fnr, unmet_need_rate) go together
             hide[both] = (
