@@ -53,7 +53,7 @@ def main() -> None:
         start = time.perf_counter()
         result, _ = build_demo_result(n=args.n, seed=seed, scenario=args.scenario, n_boot=args.bootstrap, explain=False)
         published = disclose_result(result, DisclosureControl())
-        each = findings(published, FindingRules(false_discovery_rate=None))
+        each = findings(published, FindingRules(false_discovery_rate=None, min_calibration_n=0))
         cells = findings(published, rules)
         combined = one_per_effect(cells, primary_operating_point(published))
         statements = headline(published, cells)

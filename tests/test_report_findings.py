@@ -90,22 +90,29 @@ def test_findings_are_sorted_flags_first_largest_effect_first(planted):
 
 
 @pytest.mark.slow
+@pytest.mark.slow
 def test_label_gap_is_found_where_planted_and_not_where_access_is_equal(cohort_factory):
+    """The label gap of last year's cost for the most deprived fifth: a flag on ``high_gap``, never on ``no_gap``.
+
+    Measured on 60,000 people, seeds 901-912 (none used here): ``no_gap`` 0.997 (spread 0.016), ``high_gap``
+    1.231 (spread 0.040). On 120,000 people the spreads are about 0.011 and 0.028, so the flag threshold
+    of 1.1 is 9 spreads above ``no_gap`` and 4.7 below ``high_gap``: this test fails when the code is right
+    with probability about 3e-6 (two seeds, normal approximation). ``no_gap`` is asserted not to flag, not
+    to be ``ok``: its 95% interval excludes 1 on one cohort in twenty, which grades ``review``.
+    """
     spec = AuditSpec(attributes=("imd_quintile",), intersections=(), analyses=("calibration",), n_boot=30, seed=3)
-    # 60,000 people and three seeds: on 20,000 people the label gap of this noisy score has a spread of
-    # about 0.035 across seeds on no_gap, so a seed now and then lands near the 1.1 of the flag rule by
-    # chance (seed 5 gave 1.117); at 60,000 a flag on no_gap needs a deviation of several spreads.
-    for seed in (5, 6, 7):
+    for seed in (921, 922):
         grades = {}
         for scenario in ("no_gap", "high_gap"):
-            cohort = cohort_factory(scenario, 60_000, seed)
+            cohort = cohort_factory(scenario, 120_000, seed)
             result = audit(cohort, {"prior_cost": cohort["cost_prior"].to_numpy(np.float64)}, spec)
             gap = _pick(findings(result), metric="label_gap_at_equal_score", group="1")
             assert len(gap) == 1 and gap[0].target == "need_true_next"
             grades[scenario] = gap[0]
         assert grades["high_gap"].grade == "flag", (seed, grades["high_gap"].text)
         assert "a cost label under-states their need" in grades["high_gap"].text
-        assert grades["no_gap"].grade == "ok", (seed, grades["no_gap"].text)
+        assert grades["no_gap"].grade != "flag", (seed, grades["no_gap"].text)
+        assert grades["no_gap"].value is not None and grades["no_gap"].value < 1.1
 
 
 def _result(rows: RowBuilder, reference: str = "A") -> AuditResult:
