@@ -19,8 +19,7 @@ import json
 import os
 import time
 
-from phm_audit.audit import AuditSpec
-from phm_audit.audit._explain import explain
+from phm_audit.audit import AuditSpec, explain
 from phm_audit.models import get_model
 from phm_audit.synth import generate
 

@@ -21,8 +21,7 @@
 # %%
 import os
 
-from phm_audit.audit import AuditSpec, ScoredModel, audit
-from phm_audit.audit._judgement import combined_pathway_scores
+from phm_audit.audit import AuditSpec, ScoredModel, audit, combined_pathway_scores
 from phm_audit.models import fit_and_score, get_model, split_cohort
 from phm_audit.synth import generate
 

@@ -29,8 +29,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
 from phm_audit.audit import AuditSpec, ScoredModel, audit
-from phm_audit.audit._label_choice import label_choice
 from phm_audit.models import fit_and_score, get_model, split_cohort
+from phm_audit.pipeline import label_choice
 from phm_audit.synth import generate
 
 N = int(os.environ.get("PHM_AUDIT_EXAMPLE_N", "200000"))

@@ -14,8 +14,8 @@ import functools
 import pytest
 
 from phm_audit.audit import AuditSpec, ScoredModel, audit
-from phm_audit.audit._label_choice import label_choice
 from phm_audit.models import fit_and_score, get_model, split_cohort
+from phm_audit.pipeline import label_choice
 from phm_audit.synth import generate
 
 

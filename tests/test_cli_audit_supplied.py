@@ -303,8 +303,8 @@ def test_explain_with_a_table_is_refused(files, capsys, tmp_path):
 def test_label_choice_from_the_command_line_is_the_api_under_disclosure_control(files, capsys, tmp_path):
     """``audit --label-choice`` publishes what ``label_choice`` computes on the same split, disclosure applied."""
     from phm_audit.audit import AuditSpec
-    from phm_audit.audit._label_choice import label_choice
     from phm_audit.models import LABELS
+    from phm_audit.pipeline import label_choice
     from phm_audit.report import DisclosureControl
     from phm_audit.report._disclosure import disclose_result
     from phm_audit.report._outputs import read_metrics

@@ -9,9 +9,10 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.metrics import roc_auc_score
 
 from phm_audit.audit import AuditSpec, ScoredModel
-from phm_audit.audit._explain import REMAINDER, attributions, explain, explain_rows_for
+from phm_audit.audit._explain import REMAINDER, attributions, explain
 from phm_audit.exceptions import PhmInputError, PhmTypeError, PhmWarning
 from phm_audit.models import CallableRiskModel, EstimatorRiskModel, get_model
+from phm_audit.pipeline import explain_models
 
 #: The baseline-year use and cost that the generator's access gap lowers at equal need.
 ACCESS_FEATURES = ("cost_prior", "gp_contacts", "outpatient_attendances", "elective_admissions")
@@ -240,12 +241,12 @@ def test_proxy_auroc_matches_scikit_learn_and_skips_an_attribute_the_model_reads
 
 
 @pytest.mark.slow
-def test_explain_rows_for_fits_named_models_and_skips_scores_only(train, audited):
+def test_explain_models_fits_named_models_and_skips_scores_only(train, audited):
     scored = ScoredModel("vendor", np.zeros(len(audited)))
-    result = explain_rows_for(["prior_cost", scored], audited, _spec(n_boot=0), train=train, sample_size=500)
+    result = explain_models(["prior_cost", scored], audited, _spec(n_boot=0), train=train, sample_size=500)
     assert set(result.table()["model"]) == {"prior_cost"}
     assert any("vendor" in n and "cannot be explained" in n for n in result.notes)
-    merged = result.merge(explain_rows_for(["ltc_count"], audited, _spec(n_boot=0), train=train))
+    merged = result.merge(explain_models(["ltc_count"], audited, _spec(n_boot=0), train=train))
     assert merged.value(model="ltc_count", metric="sample_size") == 5000
 
 
@@ -267,3 +268,12 @@ def test_other_bad_input(cost_model, audited):
         explain(cost_model, audited, _spec(), sample_size=100, need_target="need_tru_next")
     with pytest.raises(PhmInputError, match="not audited"):
         explain(cost_model, audited, _spec(), sample_size=100, reference={"sex": "Male"})
+
+
+def test_the_audit_never_fits_a_model_given_by_name(audited):
+    # the audit stage explains fitted models only; fitting by name is the pipeline's (explain_models)
+    from phm_audit.audit import explain_rows_for
+    from phm_audit.exceptions import PhmTypeError
+
+    with pytest.raises(PhmTypeError, match=r"phm_audit\.pipeline\.explain_models"):
+        explain_rows_for(["prior_cost"], audited, _spec(n_boot=0))

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from phm_audit.cli import main
-from phm_audit.synth._cli import resource_estimate
+from phm_audit.synth._resources import resource_estimate
 from phm_audit.synth._scenario import load_scenario
 
 # --- resources bounded before the work starts ----------------------------------------------------------

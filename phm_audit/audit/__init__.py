@@ -12,7 +12,10 @@ Examples
 """
 
 from phm_audit.audit._audit import audit
+from phm_audit.audit._explain import attributions, explain, explain_rows_for
 from phm_audit.audit._groups import Grouping, encode_groups
+from phm_audit.audit._judgement import combined_pathway_scores
+from phm_audit.audit._label_choice import label_choice_scores
 from phm_audit.audit._operating_points import OperatingPoint, flag, parse_operating_point, resolve_k
 from phm_audit.audit._result import METRIC_COLUMNS, AuditResult
 from phm_audit.audit._spec import AuditSpec, ScoredModel
@@ -24,9 +27,14 @@ __all__ = [
     "Grouping",
     "OperatingPoint",
     "ScoredModel",
+    "attributions",
     "audit",
+    "combined_pathway_scores",
     "encode_groups",
+    "explain",
+    "explain_rows_for",
     "flag",
+    "label_choice_scores",
     "parse_operating_point",
     "resolve_k",
 ]

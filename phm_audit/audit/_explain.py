@@ -1156,25 +1156,24 @@ def explain_rows_for(
     audited: pd.DataFrame,
     spec: AuditSpec | None = None,
     *,
-    train: pd.DataFrame | None = None,
     sample_size: int | None = None,
     background_size: int = 200,
     seed: int = 0,
 ) -> AuditResult:
-    """Explanations of several models, merged into one result (the hook for ``phm-audit audit --explain``).
+    """Explanations of several fitted models, merged into one result (the hook for ``phm-audit audit --explain``).
+
+    The audit never fits a model: :func:`phm_audit.pipeline.explain_models` fits built-in models given
+    by name and calls this.
 
     Parameters
     ----------
     models : sequence
-        Fitted risk models, or names of built-in models (fitted here on ``train``). Anything that
-        has only scores (a :class:`~phm_audit.audit.ScoredModel`, a scores table) cannot be
-        explained and is listed in the notes.
+        Fitted risk models. Anything that has only scores (a :class:`~phm_audit.audit.ScoredModel`,
+        a scores table) cannot be explained and is listed in the notes.
     audited : pandas.DataFrame
         The audited people.
     spec : AuditSpec, optional
         As for :func:`explain`.
-    train : pandas.DataFrame, optional
-        Training people for models given by name.
     sample_size : int, optional
         People explained per model; default ``min(5000, len(audited))``.
     background_size, seed
@@ -1189,10 +1188,10 @@ def explain_rows_for(
     --------
     >>> from phm_audit.synth import generate
     >>> from phm_audit.audit import AuditSpec
-    >>> from phm_audit.audit._explain import explain_rows_for
+    >>> from phm_audit.models import get_model
     >>> cohort = generate("england", 4_000, seed=1)
     >>> spec = AuditSpec(attributes=["sex"], intersections=[], n_boot=0)
-    >>> result = explain_rows_for(["prior_cost"], cohort, spec, train=cohort, sample_size=1_000)
+    >>> result = explain_rows_for([get_model("prior_cost").fit(cohort)], cohort, spec, sample_size=1_000)
     >>> result.value(metric="sample_size", model="prior_cost")
     1000.0
     """
@@ -1202,14 +1201,12 @@ def explain_rows_for(
     if sample_size is None and size < 5000:
         notes.append(f"explanations use all {size:,} audited people (fewer than the default sample of 5,000)")
     results: list[AuditResult] = []
-    for item in models:
-        model = item
-        if isinstance(item, str):
-            from phm_audit.models import get_model
-
-            if train is None:
-                raise PhmInputError(f"model '{item}' is given by name, so explain_rows_for needs train= to fit it")
-            model = get_model(item).fit(train)
+    for model in models:
+        if isinstance(model, str):
+            raise PhmTypeError(
+                f"explain_rows_for takes fitted models, not the name '{model}'; "
+                "phm_audit.pipeline.explain_models fits built-in models by name"
+            )
         if not (hasattr(model, "score") and hasattr(model, "features")):
             notes.append(f"{getattr(model, 'name', model)}: only its scores are known, so it cannot be explained")
             continue

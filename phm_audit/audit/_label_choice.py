@@ -1,4 +1,4 @@
-"""Label choice (``analysis = label_choice``): the same learner trained on each candidate label.
+"""Label choice (``analysis = label_choice``): the same learner trained on each candidate label, audited.
 
 Obermeyer et al. (2019, Table 2) retrained their algorithm on total cost, avoidable cost and active
 chronic conditions and compared, in the top 3%, the share of Black patients and the share of all
@@ -7,7 +7,8 @@ need and of all cost that the flagged held. This does the same for any learner a
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,8 +20,9 @@ from phm_audit.audit._operating_points import flag, parse_operating_point
 from phm_audit.audit._result import CURVE_COLUMNS, AuditResult, RowBuilder
 from phm_audit.audit._spec import AuditSpec
 from phm_audit.audit._stats import safe_div
+from phm_audit.exceptions import PhmInputError
 
-__all__ = ["label_choice", "label_choice_from_cohort"]
+__all__ = ["label_choice_scores"]
 
 
 def _shares(
@@ -78,29 +80,32 @@ def _shares(
         )
 
 
-def label_choice(
-    train: pd.DataFrame,
+def label_choice_scores(
+    scores: Mapping[str, Any],
     cohort: pd.DataFrame,
     spec: AuditSpec | None = None,
     *,
     learner: str = "actuarial_cost",
-    labels: Sequence[str] | None = None,
+    kind: str = "actuarial",
     operating_point: str = "top_pct:3",
 ) -> AuditResult:
-    """Train ``learner`` on each label and compare whom it flags at ``operating_point``.
+    """Compare whom one learner, trained on each label, flags at ``operating_point``.
+
+    The audit never fits a model: ``scores`` holds, for each label, the scores of ``learner`` trained
+    on it (:func:`phm_audit.pipeline.label_choice` fits them and calls this).
 
     Parameters
     ----------
-    train : pandas.DataFrame
-        People to fit on; must not overlap ``cohort`` (see :func:`phm_audit.models.split_cohort`).
+    scores : mapping of str to array-like
+        Label -> the learner's scores of ``cohort``'s people, trained on that label.
     cohort : pandas.DataFrame
-        People to audit.
+        People audited.
     spec : AuditSpec, optional
         Groups, targets and bootstrap settings.
     learner : str, default "actuarial_cost"
-        A built-in learner; it is retrained on each label.
-    labels : sequence of str, optional
-        Labels to compare; default every label of :data:`phm_audit.models.LABELS`.
+        The learner's name (the rows' models are named ``learner[label]``).
+    kind : str, default "actuarial"
+        The learner's kind, recorded with each model.
     operating_point : str, default "top_pct:3"
         The decision compared (Obermeyer et al. used the top 3%).
 
@@ -108,12 +113,18 @@ def label_choice(
     -------
     AuditResult
         Rows with ``analysis = "label_choice"``: each group's ``flagged_share`` and the shares of all
-        need and all cost captured, per label (the model is named ``learner[label]``). Where the
-        cohort has ground truth, a row set named ``flag by need_true_next`` shows the allocation
-        that ranks people by true need.
-    """
-    from phm_audit.models import LABELS, get_model
+        need and all cost captured, per label. Where the cohort has ground truth, a row set named
+        ``flag by need_true_next`` shows the allocation that ranks people by true need.
 
+    Examples
+    --------
+    >>> from phm_audit.synth import generate
+    >>> cohort = generate("england", 3_000, seed=1)
+    >>> result = label_choice_scores({"cost_prior": cohort["cost_prior"]}, cohort,
+    ...                              AuditSpec(attributes=["sex"], intersections=[], n_boot=0), learner="prior")
+    >>> sorted({m["name"] for m in result.models})
+    ['flag by need_true_next', 'prior[cost_prior]']
+    """
     spec = spec or AuditSpec()
     groupings, targets, notes, high = prepare(cohort, spec)
     op = parse_operating_point(operating_point)
@@ -123,23 +134,26 @@ def label_choice(
     rng = np.random.default_rng(spec.seed + 1)
     rows = RowBuilder()
     models = []
-    for label in labels or LABELS:
-        model = get_model(learner, label=label)
-        model.fit(train)
-        scores = np.asarray(model.score(cohort), dtype=np.float64)
+    for label, given in scores.items():
+        values = np.asarray(given, dtype=np.float64)
+        if values.shape != (len(cohort),):
+            raise PhmInputError(
+                f"label_choice_scores: the scores of label '{label}' hold {values.size:,} values for "
+                f"{len(cohort):,} people; give one score per audited person"
+            )
         name = f"{learner}[{label}]"
         _shares(
             rows,
             model=name,
             label=label,
-            flagged=flag(scores, op, places=places),
+            flagged=flag(values, op, places=places),
             groupings=groupings,
             targets=targets,
             op_name=op.name,
             spec=spec,
             rng=rng,
         )
-        models.append({"name": name, "kind": model.kind, "target": label})
+        models.append({"name": name, "kind": kind, "target": label})
     if "need_true_next" in cohort.columns:
         need = cohort["need_true_next"].to_numpy(np.float64)
         name = "flag by need_true_next"
@@ -164,8 +178,3 @@ def label_choice(
         _metrics=rows.frame(),
         _curves=pd.DataFrame(columns=list(CURVE_COLUMNS)),
     )
-
-
-def label_choice_from_cohort(train: pd.DataFrame, cohort: pd.DataFrame, spec: AuditSpec) -> AuditResult:
-    """:func:`label_choice` with the default learner, for the command line and the demo."""
-    return label_choice(train, cohort, spec)

@@ -32,9 +32,7 @@ from phm_audit.report._disclosure import (
     disclose_result,
 )
 from phm_audit.report._document import SWEEP_POINTS, metrics_frame
-from phm_audit.report._figures import Figure, FigureBatch
 from phm_audit.report._findings import Finding, FindingRules, findings
-from phm_audit.report._html import SECTIONS, render_html
 from phm_audit.report._outputs import atomic_dir, summary_markdown, write_machine_outputs
 from phm_audit.report._render import (
     REPORT_FILES,
@@ -73,3 +71,20 @@ __all__ = [
     "write_machine_outputs",
     "write_report",
 ]
+
+#: Names whose modules import matplotlib or jinja2 (the ``report`` extra): imported when first used, so
+#: that importing :mod:`phm_audit.report` (for disclosure control, findings or the tables) needs neither.
+_LAZY = {
+    "Figure": "phm_audit.report._figures",
+    "FigureBatch": "phm_audit.report._figures",
+    "SECTIONS": "phm_audit.report._html",
+    "render_html": "phm_audit.report._html",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'phm_audit.report' has no attribute {name!r}")

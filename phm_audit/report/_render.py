@@ -19,10 +19,8 @@ from phm_audit.report._document import (
     specimen,
     validate_report_json,
 )
-from phm_audit.report._figures import available_cpus
 from phm_audit.report._findings import FindingRules
 from phm_audit.report._headline import report_findings
-from phm_audit.report._html import start_page
 
 __all__ = [
     "REPORT_FILES",
@@ -46,6 +44,8 @@ DEFAULT_RULES = FindingRules()
 def _check_n_jobs(n_jobs: int | None) -> int:
     """``n_jobs`` as a number of processes: None and -1 mean one per CPU."""
     if n_jobs is None or n_jobs == -1:
+        from phm_audit.report._figures import available_cpus
+
         return available_cpus()
     if isinstance(n_jobs, bool) or not isinstance(n_jobs, int):
         raise PhmTypeError(f"n_jobs must be a whole number of processes or None; got {n_jobs!r}")
@@ -143,6 +143,8 @@ def write_report(
     found, statements = report_findings(published, rules)
     prov = build_provenance(published, disclose_provenance(provenance, disclosure), deterministic=deterministic)
     # the figures are drawn (in n_jobs processes) while audit.json is made and checked and the files written
+    from phm_audit.report._html import start_page  # matplotlib and jinja2: the report extra, needed only here
+
     page = start_page(
         published,
         findings=found,

@@ -138,10 +138,9 @@ def grid_point_result(gap: float, *, n: int, seed: int, n_boot: int) -> tuple[Au
     """
     from threadpoolctl import threadpool_limits
 
-    from phm_audit._pipeline import split_for_audit
-    from phm_audit.audit import AuditSpec, ScoredModel, audit
-    from phm_audit.audit._judgement import combined_pathway_scores
+    from phm_audit.audit import AuditSpec, ScoredModel, audit, combined_pathway_scores
     from phm_audit.models import LABELS, fit_and_score, get_model
+    from phm_audit.pipeline import split_for_audit
     from phm_audit.report import DisclosureControl, disclose_result
     from phm_audit.synth import generate
 

@@ -1,5 +1,10 @@
 """The ``phm-audit`` command line: parses arguments, calls the stages, sets exit codes.
 
+Every command lives in this package (``_synth``: generate, scenarios, describe, data-dictionary;
+``_models``: models, score; ``_audit``: audit; ``_demo``: demo; ``_teach``: teach). The stages
+(:mod:`phm_audit.synth`, :mod:`phm_audit.models`, :mod:`phm_audit.audit`, :mod:`phm_audit.report`)
+never import it.
+
 Exit codes: 0 done, 1 internal error, 2 bad input, 3 a failed gate (``--fail-on``).
 """
 
@@ -19,11 +24,11 @@ EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_GATE = 0, 1, 2, 3
 
 # Each module adds its subcommands with ``register(subparsers)``; ``func(args) -> int`` runs one.
 _COMMAND_MODULES = (
-    "phm_audit.synth._cli",
-    "phm_audit.models._cli",
-    "phm_audit.audit._cli",
-    "phm_audit._demo",
-    "phm_audit.teach._cli",
+    "phm_audit.cli._synth",
+    "phm_audit.cli._models",
+    "phm_audit.cli._audit",
+    "phm_audit.cli._demo",
+    "phm_audit.cli._teach",
 )
 
 

@@ -20,8 +20,8 @@ from phm_audit.audit._groups import check_columns
 from phm_audit.audit._input_checks import check_outcome_columns, check_score_column
 from phm_audit.audit._result import AuditResult
 from phm_audit.audit._spec import DEFAULT_OPERATING_POINTS, AuditSpec, ScoredModel
+from phm_audit.cli._models import add_supplied_arguments, check_supplied_flags, printed_warnings, supplied_paths
 from phm_audit.exceptions import PhmInputError, closest
-from phm_audit.models._cli import add_supplied_arguments, check_supplied_flags, printed_warnings, supplied_paths
 
 _DESCRIPTION = """\
 Audit risk scores for fairness-related harm, from one of two sources:
@@ -318,10 +318,10 @@ def _cohort_meta(cohort: pd.DataFrame) -> tuple[str | None, int | None]:
 
 
 def _cohort_mode(args: argparse.Namespace) -> _Plan:
-    from phm_audit._pipeline import score_models, split_for_audit
     from phm_audit.models import get_model
     from phm_audit.models._supplied import ScoresTableRiskModel, parse_feature_map
     from phm_audit.models._validation import patient_ids
+    from phm_audit.pipeline import score_models, split_for_audit
     from phm_audit.report import file_sha256
     from phm_audit.synth._cohort import read_cohort
 
@@ -359,7 +359,7 @@ def _cohort_mode(args: argparse.Namespace) -> _Plan:
         audited = cohort
     _check_explain(args, len(audited))
 
-    from phm_audit.models._cli import load_supplied_models
+    from phm_audit.cli._models import load_supplied_models
 
     supplied = load_supplied_models(args, cohort, scored=audited)
     models = [*builtin, *supplied]
@@ -430,12 +430,12 @@ def run(args: argparse.Namespace) -> int:
         with progress.step(f"auditing {len(plan.models)} model(s) on {len(plan.frame):,} people") as tick:
             result: AuditResult = audit(plan.frame, plan.models, plan.spec, progress=tick)
         if args.label_choice and plan.train is not None:
-            from phm_audit.audit._label_choice import label_choice_from_cohort
+            from phm_audit.pipeline import label_choice
 
             with progress.step("retraining the cost learner on each label (label choice)"):
-                result = result.merge(label_choice_from_cohort(plan.train, plan.frame, plan.spec))
+                result = result.merge(label_choice(plan.train, plan.frame, plan.spec))
         if args.explain:
-            from phm_audit.audit._explain import explain_rows_for
+            from phm_audit.audit import explain_rows_for
 
             background = 200 if args.explain_background is None else args.explain_background
             with progress.step(f"explaining {len(plan.explainable)} model(s) with SHAP"):
