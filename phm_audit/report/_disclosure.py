@@ -53,7 +53,7 @@ import pandas as pd
 from phm_audit.audit._metrics import METRICS, lookup
 from phm_audit.audit._result import AuditResult
 from phm_audit.exceptions import PhmInputError, PhmTypeError
-from phm_audit.report._protection import Equations, equations, exposed
+from phm_audit.report._protection import Equations, by_component, equations, exposed
 
 __all__ = [
     "COUNT_METRICS",
@@ -260,23 +260,14 @@ def _relations(
             by_attr_metric.setdefault((attribute, metric), []).append(i)
     rows += list(by_attr_metric.values())
     for (attribute, metric), members in by_attr_metric.items():
-        if attribute not in structure:
-            continue
-        components, parts = structure[attribute]
-        for k, component in enumerate(components):
-            shared: dict[str, list[int]] = {}
-            for i in members:
-                part = parts.get(cells[i][1])
-                if part is not None and len(part) == len(components):
-                    shared.setdefault(part[k], []).append(i)
-            for value, members_k in shared.items():
-                # the cells alone (as if their total were published) and with their parent group: the
-                # first is stricter when the parent is hidden, the second links the two tables
-                rows.append(members_k)
-                parent = index.get((component, value, metric))
-                if parent is not None:
-                    rows.append([*members_k, parent])
-                    parents[len(rows) - 1] = parent
+        for component, value, members_k in by_component(cells, members, structure.get(attribute)):
+            # the cells alone (as if their total were published) and with their parent group: the
+            # first is stricter when the parent is hidden, the second links the two tables
+            rows.append(members_k)
+            parent = index.get((component, value, metric))
+            if parent is not None:
+                rows.append([*members_k, parent])
+                parents[len(rows) - 1] = parent
     if bands:
         by_group: dict[tuple[str, str], list[int]] = {}
         for i, (attribute, group, metric) in enumerate(cells):

@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["Equations", "equations", "exposed", "propagate", "published_bounds"]
+__all__ = ["Equations", "by_component", "equations", "exposed", "propagate", "published_bounds"]
 
 _TOTAL_GROUP = "all"
 
@@ -68,6 +68,27 @@ class Equations:
         return self.cell[self.eq == equation]
 
 
+def by_component(
+    cells: Sequence[tuple[str, str, str]],
+    members: Sequence[int],
+    structure: tuple[tuple[str, ...], Mapping[str, tuple[str, ...]]] | None,
+) -> list[tuple[str, str, list[int]]]:
+    """An intersection's cells (``members``, indices into ``cells``) grouped by each component's label:
+    ``(component attribute, its label, the cells sharing it)``; none for a single attribute."""
+    if structure is None:
+        return []
+    components, parts = structure
+    out = []
+    for k, component in enumerate(components):
+        shared: dict[str, list[int]] = {}
+        for i in members:
+            part = parts.get(cells[i][1])
+            if part is not None and len(part) == len(components):
+                shared.setdefault(part[k], []).append(i)
+        out += [(component, value, kids) for value, kids in shared.items()]
+    return out
+
+
 def equations(cells: Sequence[tuple[str, str, str]], structure: Structure, bands: bool) -> Equations:
     """The published totals that bind cells ``(attribute, group, metric)`` of one table.
 
@@ -85,19 +106,10 @@ def equations(cells: Sequence[tuple[str, str, str]], structure: Structure, bands
         total = index.get((attribute, _TOTAL_GROUP, metric))
         if total is not None:
             rows.append([(i, 1) for i in members] + [(total, -1)])
-        if attribute not in structure:
-            continue
-        components, parts = structure[attribute]
-        for k, component in enumerate(components):
-            shared: dict[str, list[int]] = {}
-            for i in members:
-                part = parts.get(cells[i][1])
-                if part is not None and len(part) == len(components):
-                    shared.setdefault(part[k], []).append(i)
-            for value, kids in shared.items():
-                parent = index.get((component, value, metric))
-                if parent is not None:
-                    rows.append([(i, 1) for i in kids] + [(parent, -1)])
+        for component, value, kids in by_component(cells, members, structure.get(attribute)):
+            parent = index.get((component, value, metric))
+            if parent is not None:
+                rows.append([(i, 1) for i in kids] + [(parent, -1)])
     if bands:
         groups: dict[tuple[str, str], list[int]] = {}
         for i, (attribute, group, metric) in enumerate(cells):
