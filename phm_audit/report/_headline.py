@@ -28,6 +28,13 @@ The headline answers, for the audited models at the primary operating point:
   the need ratio against its own label exceeds ``FindingRules.label_gap`` and their intervals do not
   overlap: the score is fair to its label, and the recorded label under-states the group's need.
 
+  For a group already found under-served, the mechanism needs less: its comparison at equal score
+  (the label gap, or the need ratio) a discovery on the harmful side of parity, at least half-way to
+  the flag threshold (1.05 for the default 1.1), on a group of at least
+  ``FindingRules.min_calibration_n`` people. The flag threshold is for reporting a comparison on its
+  own; a cost label that under-states a deprived group's need by 8% still explains why that group is
+  under-served.
+
   For a model whose label is not known (a supplied model without a target), the data decide:
   ``label`` where the label gap is a flag and the cost ratio at equal score is at 1 (its interval
   holds 1: the score tracks cost alike in both groups), ``base_rate`` where the need ratio is a
@@ -390,16 +397,19 @@ def headline(
         op = calib_ops.get((model, attribute, group), "")
         lg = by_cell.get((model, "label_gap_at_equal_score", attribute, group, op))
         nr = by_cell.get((model, "need_ratio_at_equal_score", attribute, group, op))
-        mechanism = _mechanism(
-            model_labels.get(model), lg, nr, index, model, attribute, group, op, result.spec.cost_target, label_gap, fdr
-        )
+        args = (model_labels.get(model), lg, nr, index, model, attribute, group, op, result.spec.cost_target)
+        mechanism = _mechanism(*args, label_gap, fdr)
         sel = by_cell.get((model, "flagged_to_high_need_ratio", attribute, group, primary))
         people = shortfall(model, attribute, group)
         on_equity = attribute in equity
         if not (on_equity or mechanism == "label"):
             continue
         if sel is not None and _shown(sel, fdr):
-            candidates.append(_Candidate("under_served", mechanism, model, attribute, group, people, sel.effect, sel))
+            # why a group already found under-served is: its comparison at equal score needs to be a
+            # discovery, not also beyond the flag threshold (which is for reporting it on its own)
+            why = mechanism or _mechanism(*args, label_gap, fdr, strict=False)
+            candidates.append(_Candidate("under_served", why, model, attribute, group, people, sel.effect, sel))
+            mechanism = why
         elif mechanism is not None:
             lead = lg if mechanism == "label" and labels.get(model) != "need" else nr
             if lead is not None:
@@ -467,11 +477,26 @@ def _mechanism(
     cost_target: str,
     label_gap: float,
     fdr: float | None,
+    *,
+    strict: bool = True,
 ) -> str | None:
-    """``label``, ``base_rate`` or None for a model's calibration cells of one group (see the module docs)."""
-    # a mechanism needs its comparison graded flag: beyond the rule's threshold and a discovery
-    lg_flag = lg is not None and lg.grade == "flag" and lg.adverse
-    nr_flag = nr is not None and nr.grade == "flag" and nr.adverse
+    """``label``, ``base_rate`` or None for a model's calibration cells of one group (see the module docs).
+
+    ``strict``: a mechanism needs its comparison graded flag (beyond the rule's threshold and a
+    discovery); otherwise, for a group already found under-served, a discovery on the harmful side
+    of parity at least half-way to the threshold, on a group of at least
+    ``FindingRules.min_calibration_n`` people, is enough.
+    """
+
+    def evidence(f: Finding | None) -> bool:
+        if f is None:
+            return False
+        if strict:
+            return f.grade == "flag" and f.adverse
+        # a discovery at least half-way to the flag threshold (a label gap of 1.05 for the default 1.1)
+        return _shown(f, fdr) and not f.reason and f.effect >= 0.5
+
+    lg_flag, nr_flag = evidence(lg), evidence(nr)
 
     def holds_one(lo: float | None, hi: float | None) -> bool:
         return lo is not None and hi is not None and lo <= 1 <= hi
