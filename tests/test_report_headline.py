@@ -308,3 +308,37 @@ def test_an_unknown_equity_attribute_is_a_one_line_error(tmp_path, capsys, cohor
 def test_p_values_are_nan_without_an_interval():
     p = p_values([1.3, math.nan], [math.nan, 1.0], [math.nan, 1.2], parity=1.0, log=True, level=0.95)
     assert np.isnan(p).all()
+
+
+@pytest.mark.slow
+def test_a_group_name_with_a_pipe_does_not_change_the_headline(cohort_factory):
+    """Whether an intersection cell refines its components' effect is read from the parts the audit
+    recorded, not from its name: renaming ``White`` to ``White | British`` changes the words only."""
+    cohort = cohort_factory("england", 120_000, 44)
+    cohort = cohort.assign(ethnicity=cohort["ethnicity"].astype("category"))
+    renamed = cohort.copy()
+    # the same categories in the same order (so the bootstrap draws the same), one renamed
+    renamed["ethnicity"] = (
+        renamed["ethnicity"]
+        .astype("category")
+        .cat.rename_categories(lambda c: "White | British" if c == "White" else c)
+    )
+
+    def shape(frame: pd.DataFrame, white: str) -> list[tuple[str, ...]]:
+        spec = AuditSpec(
+            attributes=("imd_quintile", "ethnicity"),
+            intersections=(("ethnicity", "imd_quintile"),),
+            analyses=("fairness", "calibration"),
+            n_boot=40,
+            seed=44,
+            reference={"ethnicity": white, "imd_quintile": "5"},
+        )
+        scores = {"prior_cost": frame["cost_prior"].to_numpy(np.float64)}
+        result = disclose_result(audit(frame, scores, spec), DisclosureControl())
+        out = []
+        for s in headline(result, findings(result)):
+            group = s.group.replace("White | British", "White")
+            out.append((s.model, s.attribute, group, s.kind, str(s.mechanism), s.metric))
+        return out
+
+    assert shape(renamed, "White | British") == shape(cohort, "White")

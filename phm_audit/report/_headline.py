@@ -81,6 +81,7 @@ import numpy as np
 import pandas as pd
 
 from phm_audit.audit._result import AuditResult
+from phm_audit.report._disclosure import group_structure
 from phm_audit.report._findings import (
     Finding,
     describe_group,
@@ -537,9 +538,12 @@ def _distinct(
     further from parity than every component's (a reference component stands at parity). The many small
     cells of an intersection have wide, and for the smallest somewhat optimistic, intervals: on no_gap, a
     cell alone gave chance label gaps in some seeds."""
-    attributes, groups = c.attribute.split(" x "), c.group.split(" | ")
-    if len(attributes) < 2 or len(attributes) != len(groups):
+    # an intersection's parts as the audit recorded them (never split out of a name a group may fool)
+    structure = group_structure(result.groups).get(c.attribute)
+    parts = None if structure is None else structure[1].get(c.group)
+    if structure is None or parts is None:
         return True
+    attributes, groups = structure[0], parts
     f = c.finding
     if f.value is None:
         return False
