@@ -697,6 +697,21 @@ def _why(c: _Candidate, level: float, by_cell: Mapping[tuple[str, ...], Finding]
     return text + f" What would fix it: {_FIX[_fix_key(c)]}."
 
 
+def _gap_change(now: float, then: float, tol: float = 0.005) -> str:
+    """How a group's unmet-need gap to the reference group (group minus reference) moves with more places.
+
+    >>> _gap_change(0.08, 0.03), _gap_change(0.03, 0.08), _gap_change(0.05, -0.01), _gap_change(0.0, -0.07)
+    ('narrows', 'widens', 'closes', 'turns in their favour')
+    """
+    if then < -tol:
+        return "stays in their favour" if now < -tol else ("turns in their favour" if now <= tol else "closes")
+    if now > tol >= then:
+        return "closes"
+    if abs(then) < abs(now) - tol:
+        return "narrows"
+    return "widens" if abs(then) > abs(now) + tol else "stays"
+
+
 def _fix_key(c: _Candidate) -> str:
     if c.mechanism == "label" and not c.extra.get("cost_label"):
         return "proxy_label"
@@ -761,11 +776,7 @@ def _statement(
         metric, value, lo, hi = "unmet_need_rate", g_then[0], g_then[1], g_then[2]
         gap_now = g_now[0] - r_now[0]
         gap_then = g_then[0] - r_then[0]
-        change = (
-            "narrows"
-            if abs(gap_then) < abs(gap_now) - 0.005
-            else ("widens" if abs(gap_then) > abs(gap_now) + 0.005 else "stays")
-        )
+        change = _gap_change(gap_now, gap_then)
         text = (
             f"Capacity: with twice the places ({describe_operating_point(e['op'])} of {c.model} scores instead of "
             f"{op}), {_pct(g_then[0])} of people {grp} with the highest need would still not be flagged "
