@@ -390,6 +390,7 @@ def test_csv_text_cells_cannot_run_as_formulas_and_numbers_stay_numbers(hostile_
     assert "'=HYPERLINK" in raw and ",'-x," in raw
 
 
+@pytest.mark.slow
 def test_machine_outputs_are_written_like_a_report_and_never_touch_the_users_files(cohort_factory, tmp_path):
     from phm_audit.audit import AuditSpec, audit
     from phm_audit.report import write_machine_outputs
