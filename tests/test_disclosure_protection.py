@@ -106,7 +106,7 @@ def test_propagated_bounds_always_hold_the_true_counts(parts, hide, rounding):
 
 
 def _rounded(x: np.ndarray, threshold: int, rounding: int) -> np.ndarray:
-    from phm_audit.report._protection import _rounded as rounded
+    from phm_audit.report._protection import round_counts as rounded
 
     # counts of 1 to threshold are never published: shown as hidden by the caller's mask or rounded here
     out = rounded(x, threshold, rounding)

@@ -41,7 +41,6 @@ several counts at once, so it does not reveal one small count.
 from __future__ import annotations
 
 import dataclasses
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -53,7 +52,7 @@ import pandas as pd
 from phm_audit.audit._metrics import METRICS, lookup
 from phm_audit.audit._result import AuditResult
 from phm_audit.exceptions import PhmInputError, PhmTypeError
-from phm_audit.report._protection import Equations, by_component, equations, exposed
+from phm_audit.report._protection import Equations, by_component, equations, exposed, round_counts
 
 __all__ = [
     "COUNT_METRICS",
@@ -158,10 +157,7 @@ def suppressed_reason(control: DisclosureControl) -> str:
 
 def _round_counts(counts: np.ndarray, control: DisclosureControl) -> np.ndarray:
     """Round non-negative counts to the nearest multiple, halves up; never into 1..threshold or to 0."""
-    r = control.rounding
-    rounded = np.floor(counts / r + 0.5) * r
-    floor_above = r * math.ceil((control.threshold + 1) / r)
-    return np.where((counts > control.threshold) & (rounded <= control.threshold), floor_above, rounded)
+    return round_counts(counts, control.threshold, control.rounding)
 
 
 def _is_small(counts: np.ndarray, control: DisclosureControl) -> np.ndarray:

@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-__all__ = ["Equations", "by_component", "equations", "exposed", "propagate", "published_bounds"]
+__all__ = ["Equations", "by_component", "equations", "exposed", "propagate", "published_bounds", "round_counts"]
 
 _TOTAL_GROUP = "all"
 
@@ -186,7 +186,7 @@ def exposed(
     Bounds that cross (low above high) belong to an equation that does not hold for the metric (as
     equal-TPR allocation, solved per grouping): they pin nothing down.
     """
-    shown = np.where(hidden, np.nan, _rounded(true, threshold, rounding))
+    shown = np.where(hidden, np.nan, round_counts(true, threshold, rounding))
     low, high = published_bounds(shown, hidden, threshold=threshold, rounding=rounding, signed=signed)
     propagate(low, high, eqs)
     width = high - low
@@ -197,7 +197,10 @@ def exposed(
     return hidden & np.isfinite(true) & feasible & ((width < 1 - 1e-9) | (small & (width < values - 1 - 1e-9)))
 
 
-def _rounded(counts: np.ndarray, threshold: int, rounding: int) -> np.ndarray:
+def round_counts(counts: np.ndarray, threshold: int, rounding: int) -> np.ndarray:
+    """Counts as disclosure control publishes them: to the nearest ``rounding`` (halves up), never into
+    1..``threshold`` (a count above it that rounds down there is raised to the first multiple above it);
+    the sign kept (a change of a count may be negative)."""
     size = np.abs(counts)
     rounded = np.floor(size / rounding + 0.5) * rounding
     floor_above = rounding * math.ceil((threshold + 1) / rounding)

@@ -522,6 +522,15 @@ def available_memory() -> int | None:
     return None
 
 
+#: People generated to measure what a person takes in memory and on disk.
+SAMPLE_SIZE = 4_000
+
+
+def measure_sample(scen: Scenario) -> pd.DataFrame:
+    """:data:`SAMPLE_SIZE` people of ``scen`` (seed 0, one process), to measure the bytes a person takes."""
+    return _to_frame(_concat(list(_iter_blocks(scen, SAMPLE_SIZE, 0, 1))))
+
+
 def _check_memory(scen: Scenario, n: int) -> None:
     """Refuse, before any work, a cohort that cannot be held in memory (measured on a sample of 4,000 people)."""
     if n < MEMORY_CHECK_FROM:
@@ -531,9 +540,7 @@ def _check_memory(scen: Scenario, n: int) -> None:
         return
     from phm_audit.exceptions import PhmInputError
 
-    sample_n = 4_000
-    sample = _to_frame(_concat(list(_iter_blocks(scen, sample_n, 0, 1))))
-    per_person = float(sample.memory_usage(deep=True).sum()) / sample_n
+    per_person = float(measure_sample(scen).memory_usage(deep=True).sum()) / SAMPLE_SIZE
     need = per_person * n * _FRAME_PEAK_COPIES
     if need > 0.8 * memory:
         fits = int(0.8 * memory / per_person / _FRAME_PEAK_COPIES)

@@ -6,14 +6,12 @@ import shutil
 from pathlib import Path
 
 from phm_audit.exceptions import PhmInputError
-from phm_audit.synth._generator import available_memory
+from phm_audit.synth._generator import SAMPLE_SIZE, available_memory
 from phm_audit.synth._scenario import Scenario
 
 __all__ = ["check_resources", "resource_estimate"]
 
 
-#: People generated to measure the bytes a person takes in memory and in the file.
-_SAMPLE = 4_000
 #: Memory a chunk takes at its peak, in copies of the chunk (blocks held, joined, and converted for writing).
 _PEAK_COPIES = 4
 
@@ -52,16 +50,16 @@ def resource_estimate(scenario: Scenario, n: int, out: Path, *, chunk_size: int,
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from phm_audit.synth._generator import BLOCK_SIZE, _resolve_jobs, generate
+    from phm_audit.synth._generator import BLOCK_SIZE, _resolve_jobs, measure_sample
 
-    sample = generate(scenario, n=_SAMPLE, seed=0, n_jobs=1)
-    in_memory = float(sample.memory_usage(deep=True).sum()) / _SAMPLE
+    sample = measure_sample(scenario)
+    in_memory = float(sample.memory_usage(deep=True).sum()) / SAMPLE_SIZE
     if out.suffix.lower() == ".parquet":
         buffer = io.BytesIO()
         pq.write_table(pa.Table.from_pandas(sample, preserve_index=False), buffer, compression="zstd")
-        on_disk = buffer.getbuffer().nbytes / _SAMPLE
+        on_disk = buffer.getbuffer().nbytes / SAMPLE_SIZE
     else:
-        on_disk = len(sample.to_csv(index=False, lineterminator="\n").encode()) / _SAMPLE
+        on_disk = len(sample.to_csv(index=False, lineterminator="\n").encode()) / SAMPLE_SIZE
     jobs = _resolve_jobs(n_jobs)
     held = min(n, chunk_size) * _PEAK_COPIES + (2 * jobs * BLOCK_SIZE if jobs > 1 else 0)
     return {
