@@ -133,20 +133,20 @@ def build_demo_result(
 def _label_choice_and_explanations(
     train: pd.DataFrame, audited: pd.DataFrame, fitted: Any, spec: AuditSpec, seed: int
 ) -> list[AuditResult]:
-    """The label-choice analysis and, given a fitted model, its explanations (in this order)."""
+    """The label-choice analysis and, given a fitted model, its explanations: one audit of the two analyses."""
+    import dataclasses
+
     from threadpoolctl import threadpool_limits
 
-    from phm_audit.pipeline import label_choice
+    from phm_audit.audit import audit
+    from phm_audit.pipeline import fit_label_scores
 
     # one OpenMP thread for the learners fitted here: the audit runs on the other core, and OpenMP
     # threads that outnumber the free cores spin against each other
     with threadpool_limits(limits=1, user_api="openmp"):
-        out = [label_choice(train, audited, spec)]
-        if fitted is not None:
-            from phm_audit.audit import explain
-
-            out.append(explain(fitted, audited, spec, sample_size=5000, seed=seed))
-    return out
+        given = fit_label_scores(train, audited)
+        side = dataclasses.replace(spec, analyses=("label_choice", "explanations"), explain_sample_size=5000)
+        return [audit(audited, [], side, label_scores=given, fitted=[fitted] if fitted is not None else ())]
 
 
 class _Background:

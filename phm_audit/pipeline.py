@@ -5,8 +5,8 @@ builds one. What needs a model fitted for it lives here, above the stages:
 
 - :func:`split_for_audit` and :func:`score_models`: the audited and the training people, and one
   :class:`~phm_audit.audit.ScoredModel` per model;
-- :func:`label_choice`: the same learner trained on each candidate label, then audited
-  (:func:`phm_audit.audit.label_choice_scores`);
+- :func:`fit_label_scores` and :func:`label_choice`: the same learner trained on each candidate
+  label, then audited (the ``label_choice`` analysis of :func:`phm_audit.audit.audit`);
 - :func:`explain_models`: built-in models given by name fitted, then explained
   (:func:`phm_audit.audit.explain_rows_for`).
 """
@@ -20,11 +20,12 @@ from typing import Any
 
 import pandas as pd
 
+from phm_audit.audit._analyses import LabelScores
 from phm_audit.audit._result import AuditResult
 from phm_audit.audit._spec import AuditSpec, ScoredModel
 from phm_audit.exceptions import PhmInputError
 
-__all__ = ["explain_models", "label_choice", "score_models", "split_for_audit"]
+__all__ = ["explain_models", "fit_label_scores", "label_choice", "score_models", "split_for_audit"]
 
 
 def split_for_audit(
@@ -187,6 +188,42 @@ def label_choice(
     ['actuarial_cost[cost_next]', 'actuarial_cost[n_conditions_next]']
     """
     from phm_audit.audit import label_choice_scores
+
+    given = fit_label_scores(train, cohort, learner=learner, labels=labels, operating_point=operating_point)
+    return label_choice_scores(
+        given.scores, cohort, spec, learner=given.learner, kind=given.kind, operating_point=given.operating_point
+    )
+
+
+def fit_label_scores(
+    train: pd.DataFrame,
+    cohort: pd.DataFrame,
+    *,
+    learner: str = "actuarial_cost",
+    labels: Sequence[str] | None = None,
+    operating_point: str = "top_pct:3",
+) -> LabelScores:
+    """Fit ``learner`` on ``train`` once per label and score ``cohort``: the input of the label-choice analysis.
+
+    Pass the result to :func:`phm_audit.audit.audit` as ``label_scores=`` (with ``"label_choice"`` in
+    the spec's analyses, as by default).
+
+    Parameters
+    ----------
+    train, cohort : pandas.DataFrame
+        People to fit on, and people to score (never the same people).
+    learner : str, default "actuarial_cost"
+        A built-in learner.
+    labels : sequence of str, optional
+        Labels to compare; default every label of :data:`phm_audit.models.LABELS`.
+    operating_point : str, default "top_pct:3"
+        The decision the analysis compares.
+
+    Returns
+    -------
+    LabelScores
+    """
+    from phm_audit.audit import LabelScores
     from phm_audit.models import LABELS, get_model
 
     fitted = [get_model(learner, label=label) for label in (labels or LABELS)]  # unknown names fail first
@@ -195,7 +232,7 @@ def label_choice(
         model.fit(train)
         scores[str(model.target)] = model.score(cohort)
     kind = fitted[0].kind if fitted else "actuarial"
-    return label_choice_scores(scores, cohort, spec, learner=learner, kind=kind, operating_point=operating_point)
+    return LabelScores(scores, learner=learner, kind=kind, operating_point=operating_point)
 
 
 def explain_models(

@@ -183,7 +183,17 @@ def test_report_has_every_file_and_nothing_else(small_report):
 def test_audit_json_validates_against_the_shipped_schema(small_report):
     doc = json.loads((small_report / "audit.json").read_text())
     validate_report_json(doc)
-    assert doc["schema_version"] == REPORT_SCHEMA_VERSION == "2.0"
+    assert doc["schema_version"] == REPORT_SCHEMA_VERSION == "2.1"
+    # what the report reads is structured: the primary decision and what every operating point means
+    assert doc["primary_operating_point"] == "top_3pct"
+    points = doc["operating_points"]
+    assert {r["operating_point"] for r in doc["metrics"]} <= set(points)
+    assert points["top_3pct"]["fraction"] == pytest.approx(0.03) and points["top_3pct"]["words"] == "the top 3%"
+    # every missing value carries a code as well as words, and a suppressed one says it is suppressed
+    codes = [(c, v, r) for m in doc["metrics"] for c, v, r in zip(m["reason_code"], m["value"], m["reason"], strict=True)]
+    assert all((c == "") == (r == "") for c, _, r in codes)
+    assert all(v is None for c, v, _ in codes if c.startswith("suppressed"))
+    assert any(c == "suppressed" for c, _, _ in codes)
     prov = doc["provenance"]
     assert prov["tool"] == "phm-audit" and prov["scenario"] == "england" and prov["seed"] == 17
     assert prov["n"] == 20_000 and prov["synthetic"] is True and "created" not in prov

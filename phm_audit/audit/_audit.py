@@ -8,17 +8,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from phm_audit.audit._allocation import counterfactual_rows, raise_bar_rows, referral_rows
-from phm_audit.audit._calibration import calibration_rows, weak_calibration_rows
-from phm_audit.audit._fairness import fairness_rows
+from phm_audit.audit._analyses import REGISTRY, Context, LabelScores, pair_rng
+from phm_audit.audit._analyses import need_strata as _need_strata  # noqa: F401  (the explanations import it)
 from phm_audit.audit._groups import Grouping, check_columns, encode_groups, intersection_name
-from phm_audit.audit._judgement import judgement_rows
-from phm_audit.audit._net_benefit import net_benefit_rows
-from phm_audit.audit._operating_points import OperatingPoint, flag, parse_operating_point
+from phm_audit.audit._operating_points import OperatingPoint, describe_point, parse_operating_point
 from phm_audit.audit._result import CURVE_COLUMNS, AuditResult, RowBuilder
 from phm_audit.audit._spec import AuditSpec, ScoredModel
-from phm_audit.audit._stats import descending_order, rank_bins, top_k_mask
-from phm_audit.audit._sweep_rows import buckets_from_order, capacities, sweep_rows
 from phm_audit.exceptions import PhmInputError, PhmTypeError, closest
 
 __all__ = ["as_scored_models", "audit", "prepare"]
@@ -78,16 +73,6 @@ def _numeric_target(cohort: pd.DataFrame, name: str) -> np.ndarray:
     return values
 
 
-def _need_strata(need: np.ndarray, edges: Sequence[float]) -> tuple[np.ndarray, list[str]]:
-    order = np.argsort(need, kind="stable")
-    pct = np.empty(need.size)
-    pct[order] = (np.arange(need.size) + 0.5) * 100.0 / need.size
-    cut = np.asarray(edges[1:-1])
-    strata = np.searchsorted(cut, pct, side="right").astype(np.int64)
-    labels = [f"p{edges[i]:g}_{edges[i + 1]:g}" for i in range(len(edges) - 1)]
-    return strata, labels
-
-
 #: Conventional reference groups, used when the spec names none and the group exists: the least
 #: deprived fifth for deprivation (inequality is reported against it).
 CONVENTIONAL_REFERENCE = {"imd_quintile": "5"}
@@ -140,65 +125,14 @@ def prepare(cohort: pd.DataFrame, spec: AuditSpec) -> tuple[list[Grouping], dict
     return groupings, targets, notes, high
 
 
-def _calibration(
-    rows: RowBuilder,
-    curves: list[pd.DataFrame],
-    notes: list[str],
-    cohort: pd.DataFrame,
-    model: ScoredModel,
-    groupings: list[Grouping],
-    targets: dict[str, np.ndarray],
-    needs: dict[str, np.ndarray],
-    spec: AuditSpec,
-    rng: np.random.Generator,
-) -> None:
-    score_bins = {b: rank_bins(model.scores, b) for b in {spec.n_score_bins, 10, 100}}
-    for grouping in groupings:
-        calibration_rows(
-            rows,
-            curves,
-            model=model.name,
-            grouping=grouping,
-            score_bins=score_bins,
-            cost=(spec.cost_target, targets[spec.cost_target]),
-            needs=needs,
-            n_score_bins=spec.n_score_bins,
-            min_group_size=spec.min_group_size,
-            n_boot=spec.n_boot,
-            level=spec.confidence,
-            rng=rng,
-        )
-    if model.target is None:
-        return
-    if model.target not in cohort.columns:
-        notes.append(f"{model.name}: its target '{model.target}' is not in the cohort; weak calibration skipped")
-        return
-    observed = _numeric_target(cohort, model.target)
-    for grouping in groupings:
-        note = weak_calibration_rows(
-            rows,
-            curves,
-            model=model.name,
-            grouping=grouping,
-            scores=model.scores,
-            target=model.target,
-            observed=observed,
-            min_group_size=spec.min_group_size,
-            n_boot=spec.n_boot,
-            level=spec.confidence,
-            rng=rng,
-        )
-        if note:
-            notes.append(note)
-            return
-
-
 def audit(
     cohort: pd.DataFrame,
     scores: ScoresInput,
     spec: AuditSpec | None = None,
     *,
     progress: Callable[[int, int, str], None] | None = None,
+    label_scores: LabelScores | None = None,
+    fitted: Sequence[Any] = (),
 ) -> AuditResult:
     """Audit the scores of one or more models on a cohort.
 
@@ -215,6 +149,18 @@ def audit(
     progress : callable, optional
         Called as ``progress(done, total, name)`` after each model is audited (the command line draws
         a bar with it).
+    label_scores : LabelScores, optional
+        One learner's scores, trained on each candidate label, for the label-choice analysis
+        (:func:`phm_audit.pipeline.label_choice` fits them).
+    fitted : sequence, optional
+        Fitted models to explain (the ``explanations`` analysis, with SHAP).
+
+    Notes
+    -----
+    The analyses are those of the registry (:data:`phm_audit.audit.ANALYSIS_REGISTRY`) named in
+    ``spec.analyses``, in the registry's order. Each (model, analysis) pair draws its bootstrap from
+    its own seed, spawned from ``spec.seed`` and the two names: adding, removing or reordering models
+    changes no other model's numbers.
 
     Returns
     -------
@@ -242,184 +188,56 @@ def audit(
     spec = spec or AuditSpec()
     models = as_scored_models(scores)
     groupings, targets, notes, high = prepare(cohort, spec)
-    _check_scores(models, cohort)
-    operating_points = [parse_operating_point(o) for o in spec.operating_points]
-    decisions = [*operating_points, parse_operating_point(spec.primary), parse_operating_point(spec.referral_gate)]
-    places = _places(cohort, decisions)
-    need = targets[high]
-    need_order = descending_order(need)
-    strata, stratum_labels = _need_strata(need, spec.need_strata)
-    needs = {t: v for t, v in targets.items() if t != spec.cost_target and t in spec.need_targets}
-    rows = RowBuilder()
-    curves: list[pd.DataFrame] = []
-    rng = np.random.default_rng(spec.seed)
-    run = set(spec.analyses)
-    level, n_boot, min_size = spec.confidence, spec.n_boot, spec.min_group_size
-    positive_need = int((need > 0).sum())
-    primary = parse_operating_point(spec.primary)
+    if models or label_scores is None:
+        _check_scores(models, cohort)
+    decisions = [parse_operating_point(o) for o in (*spec.operating_points, spec.primary, spec.referral_gate)]
+    if label_scores is not None:
+        decisions.append(parse_operating_point(label_scores.operating_point))
+    numeric: dict[str, np.ndarray] = {}
+
+    def target(name: str) -> np.ndarray:
+        if name not in numeric:
+            numeric[name] = _numeric_target(cohort, name)
+        return numeric[name]
+
+    ctx = Context(
+        cohort=cohort,
+        spec=spec,
+        models=models,
+        groupings=groupings,
+        targets=targets,
+        high=high,
+        places=_places(cohort, decisions),
+        rows=RowBuilder(),
+        curves=[],
+        notes=notes,
+        numeric=target,
+        label_scores=label_scores,
+        fitted=tuple(fitted),
+    )
+    chosen = [REGISTRY[name] for name in REGISTRY if name in spec.analyses]
+    per_model = [a for a in chosen if a.per_model and (models and a.applies(ctx))]
     for done, model in enumerate(models):
         if progress is not None:
             progress(done, len(models), model.name)
-        for op in operating_points if "fairness" in run else []:
-            flagged = flag(model.scores, op, places=places.get(op.by))
-            high_need = top_k_mask(need, int(flagged.sum()), need_order)
-            reason = ""
-            if positive_need < flagged.sum():
-                reason = (
-                    f"only {positive_need:,} people have any {high} but {int(flagged.sum()):,} are flagged, "
-                    "so 'high need' is not defined at this operating point"
-                )
-            for grouping in groupings:
-                fairness_rows(
-                    rows,
-                    model=model.name,
-                    grouping=grouping,
-                    flagged=flagged,
-                    high_need=high_need,
-                    need_stratum=strata,
-                    stratum_labels=stratum_labels,
-                    operating_point=op.name,
-                    target=high,
-                    high_need_reason=reason,
-                    min_group_size=min_size,
-                    n_boot=n_boot,
-                    level=level,
-                    rng=rng,
-                )
-        if "calibration" in run:
-            _calibration(rows, curves, notes, cohort, model, groupings, targets, needs, spec, rng)
-        if "thresholds" in run:
-            fractions, ks = capacities(len(cohort), spec.sweep_fractions)
-            score_buckets = buckets_from_order(descending_order(model.scores), ks)
-            need_buckets = buckets_from_order(need_order, ks)
-            for grouping in groupings[: len(spec.attributes)]:  # single attributes; intersections are too fine
-                sweep_rows(
-                    rows,
-                    model=model.name,
-                    grouping=grouping,
-                    score_buckets=score_buckets,
-                    need_buckets=need_buckets,
-                    need=need,
-                    fractions=fractions,
-                    target=high,
-                    min_group_size=min_size,
-                    n_boot=n_boot,
-                    level=level,
-                    rng=rng,
-                )
-        flagged = flag(model.scores, primary, places=places.get(primary.by))
-        k = int(flagged.sum())
-        high_need = top_k_mask(need, k, need_order)
-        if "allocation" in run:
-            others = {m.name: m.scores for m in models if m.name != model.name and m.kind == "clinical"}
-            for grouping in groupings:
-                counterfactual_rows(
-                    rows,
-                    model=model.name,
-                    grouping=grouping,
-                    scores=model.scores,
-                    flagged=flagged,
-                    need=need,
-                    high_need=high_need,
-                    operating_point=primary.name,
-                    target=high,
-                    alternatives=others,
-                    n_boot=n_boot,
-                    level=level,
-                    rng=rng,
-                )
-        if "raise_bar" in run:
-            schedule = [max(1, round(k * (1 + spec.raise_bar_change) ** t)) for t in range(spec.raise_bar_steps + 1)]
-            for grouping in groupings:
-                raise_bar_rows(
-                    rows,
-                    model=model.name,
-                    grouping=grouping,
-                    scores=model.scores,
-                    need=need,
-                    capacities=schedule,
-                    target=high,
-                    n_boot=n_boot,
-                    level=level,
-                    rng=rng,
-                )
-        if "referral" in run:
-            if spec.referral_target in cohort.columns:
-                gate = parse_operating_point(spec.referral_gate)
-                refused = ~flag(model.scores, gate, places=places.get(gate.by))
-                needs_specialist = _numeric_target(cohort, spec.referral_target) > 0
-                for grouping in groupings:
-                    referral_rows(
-                        rows,
-                        model=model.name,
-                        grouping=grouping,
-                        refused=refused,
-                        operating_point=gate.name,
-                        needs_specialist=needs_specialist,
-                        target=spec.referral_target,
-                        min_group_size=min_size,
-                        n_boot=n_boot,
-                        level=level,
-                        rng=rng,
-                    )
-            else:
-                notes.append(
-                    f"referral management needs the ground truth '{spec.referral_target}', which the cohort "
-                    "lacks; not analysed"
-                )
-        if (
-            "net_benefit" in run
-            and model.target == spec.net_benefit_target
-            and spec.net_benefit_target in cohort.columns
-        ):
-            outcome = _numeric_target(cohort, spec.net_benefit_target)
-            for grouping in groupings:
-                note = net_benefit_rows(
-                    rows,
-                    model=model.name,
-                    grouping=grouping,
-                    probabilities=model.scores,
-                    outcome=outcome,
-                    target=spec.net_benefit_target,
-                    min_group_size=min_size,
-                    n_boot=n_boot,
-                    level=level,
-                    rng=rng,
-                )
-                if note:
-                    notes.append(note)
-                    break
+        ctx.model = model
+        for analysis in per_model:
+            ctx.rng = pair_rng(spec.seed, model.name, analysis.name)
+            analysis.run(ctx)
     if progress is not None:
         progress(len(models), len(models), "")
-    if "judgement" in run and len(models) > 1:
-        k = int(flag(models[0].scores, primary, places=places.get(primary.by)).sum())
-        notes.extend(
-            judgement_rows(
-                rows,
-                models=models,
-                groupings=groupings,
-                need=need,
-                cost=targets[spec.cost_target],
-                k=k,
-                operating_point=primary.name,
-                need_target=high,
-                cost_target=spec.cost_target,
-                n_boot=n_boot,
-                level=level,
-                rng=rng,
-            )
-        )
-    if "net_benefit" in run and not any(m.target == spec.net_benefit_target for m in models):
-        notes.append(
-            f"net benefit needs a model whose scores are probabilities of {spec.net_benefit_target}; none was audited"
-        )
+    ctx.model = None
+    for analysis in chosen:
+        if not analysis.per_model and analysis.applies(ctx):
+            ctx.rng = pair_rng(spec.seed, "", analysis.name)
+            analysis.run(ctx)
     meta = cohort.attrs.get("phm_audit") or {}
     scenario = meta.get("scenario") or {}
+    table = ctx.rows.frame()
     return AuditResult(
         spec=spec,
-        models=tuple(
-            {"name": m.name, "kind": m.kind, "target": m.target, "label": m.label or m.target} for m in models
-        ),
+        models=tuple({"name": m.name, "kind": m.kind, "target": m.target, "label": m.label or m.target} for m in models)
+        + tuple(ctx.extra_models),
         groups={g.attribute: g.describe() for g in groupings},
         cohort={
             "n": len(cohort),
@@ -429,8 +247,10 @@ def audit(
             "high_need_target": high,
         },
         notes=tuple(dict.fromkeys(notes)),
-        _metrics=rows.frame(),
-        _curves=pd.concat(curves, ignore_index=True) if curves else pd.DataFrame(columns=list(CURVE_COLUMNS)),
+        _metrics=table,
+        _curves=pd.concat(ctx.curves, ignore_index=True) if ctx.curves else pd.DataFrame(columns=list(CURVE_COLUMNS)),
+        primary_operating_point=parse_operating_point(spec.primary).name if models else "",
+        operating_points={str(n): describe_point(str(n)) for n in table["operating_point"].unique()},
     )
 
 

@@ -7,22 +7,22 @@ need and of all cost that the flagged held. This does the same for any learner a
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from phm_audit.audit._audit import prepare
+from phm_audit.audit._analyses import Context, LabelScores
 from phm_audit.audit._bootstrap import cell_table, percentile_interval
-from phm_audit.audit._groups import check_columns
 from phm_audit.audit._operating_points import flag, parse_operating_point
-from phm_audit.audit._result import CURVE_COLUMNS, AuditResult, RowBuilder
+from phm_audit.audit._result import AuditResult, RowBuilder
 from phm_audit.audit._spec import AuditSpec
 from phm_audit.audit._stats import safe_div
 from phm_audit.exceptions import PhmInputError
 
-__all__ = ["label_choice_scores"]
+__all__ = ["label_choice_rows", "label_choice_scores"]
 
 
 def _shares(
@@ -125,56 +125,52 @@ def label_choice_scores(
     >>> sorted({m["name"] for m in result.models})
     ['flag by need_true_next', 'prior[cost_prior]']
     """
-    spec = spec or AuditSpec()
-    groupings, targets, notes, high = prepare(cohort, spec)
-    op = parse_operating_point(operating_point)
-    if op.by is not None:
-        check_columns(cohort, [op.by], f"operating point '{op.name}'")
-    places = None if op.by is None else cohort[op.by].to_numpy()
-    rng = np.random.default_rng(spec.seed + 1)
-    rows = RowBuilder()
+    from phm_audit.audit._audit import audit
+
+    spec = dataclasses.replace(spec or AuditSpec(), analyses=("label_choice",))
+    given = LabelScores(scores, learner=learner, kind=kind, operating_point=operating_point)
+    return audit(cohort, [], spec, label_scores=given)
+
+
+def label_choice_rows(ctx: Context, given: LabelScores) -> list[dict[str, Any]]:
+    """The label-choice analysis of the registry: add its rows to ``ctx``, return the models it names."""
+    cohort, spec = ctx.cohort, ctx.spec
+    op = parse_operating_point(given.operating_point)
+    places = ctx.places.get(op.by)
     models = []
-    for label, given in scores.items():
-        values = np.asarray(given, dtype=np.float64)
+    for label, scores in given.scores.items():
+        values = np.asarray(scores, dtype=np.float64)
         if values.shape != (len(cohort),):
             raise PhmInputError(
                 f"label_choice_scores: the scores of label '{label}' hold {values.size:,} values for "
                 f"{len(cohort):,} people; give one score per audited person"
             )
-        name = f"{learner}[{label}]"
+        name = f"{given.learner}[{label}]"
         _shares(
-            rows,
+            ctx.rows,
             model=name,
             label=label,
             flagged=flag(values, op, places=places),
-            groupings=groupings,
-            targets=targets,
+            groupings=ctx.groupings,
+            targets=ctx.targets,
             op_name=op.name,
             spec=spec,
-            rng=rng,
+            rng=ctx.rng,
         )
-        models.append({"name": name, "kind": kind, "target": label})
+        models.append({"name": name, "kind": given.kind, "target": label})
     if "need_true_next" in cohort.columns:
-        need = cohort["need_true_next"].to_numpy(np.float64)
+        need = ctx.numeric("need_true_next")
         name = "flag by need_true_next"
         _shares(
-            rows,
+            ctx.rows,
             model=name,
             label="need_true_next",
             flagged=flag(need, op, places=places),
-            groupings=groupings,
-            targets=targets,
+            groupings=ctx.groupings,
+            targets=ctx.targets,
             op_name=op.name,
             spec=spec,
-            rng=rng,
+            rng=ctx.rng,
         )
         models.append({"name": name, "kind": "oracle", "target": "need_true_next"})
-    return AuditResult(
-        spec=spec,
-        models=tuple(models),
-        groups={g.attribute: g.describe() for g in groupings},
-        cohort={"n": len(cohort), "high_need_target": high},
-        notes=tuple(notes),
-        _metrics=rows.frame(),
-        _curves=pd.DataFrame(columns=list(CURVE_COLUMNS)),
-    )
+    return models

@@ -48,6 +48,7 @@ __all__ = [
     "OperatingPointKind",
     "capacity_for_share",
     "check_scores",
+    "describe_point",
     "flag",
     "parse_operating_point",
     "resolve_k",
@@ -528,3 +529,61 @@ def _isna(values: np.ndarray) -> np.ndarray:
     import pandas as pd
 
     return np.asarray(pd.isna(values), dtype=bool)
+
+
+#: The other names the ``operating_point`` column holds, besides the canonical names of decisions.
+_OTHER_POINTS = (
+    (re.compile(r"^step_(?P<step>\d+)_k_(?P<value>\d+|under_\d+)$"), "step", "step {step} (capacity {value})"),
+    (re.compile(rf"^score_bins_(?P<value>{_NUMBER})$"), "score_bins", "{value} bins of score"),
+    (re.compile(rf"^pt_(?P<value>{_NUMBER})$"), "threshold_probability", "a threshold probability of {value}"),
+)
+
+
+def _words(op: OperatingPoint) -> str:
+    number = _format_number(op.value)
+    words = {
+        "top_pct": f"the top {number}%",
+        "top_k": f"the top {int(op.value):,} people",
+        "per_100k": f"{number} places per 100,000 people",
+        "score_ge": f"a score of at least {number}",
+    }[op.kind]
+    return f"{words} of each {op.by}" if op.by else words
+
+
+def describe_point(name: str) -> dict[str, Any]:
+    """What an ``operating_point`` value of the metrics table means, as structured fields.
+
+    Returns a dictionary with ``kind`` (an operating point's kind, or ``step`` of raising the bar,
+    ``score_bins`` of calibration, ``threshold_probability`` of net benefit, ``all`` where the row
+    holds for every decision, ``""`` where none applies), ``value`` (the number in the name, or None),
+    ``place`` (the column a capacity is shared over, or None), ``fraction`` (the share of the
+    population flagged, for ``top_pct``), ``step`` (for ``step``) and ``words`` (plain words for readers).
+    The report reads these; it never parses the names.
+
+    Examples
+    --------
+    >>> describe_point("top_3pct")["words"], describe_point("top_3pct")["fraction"]
+    ('the top 3%', 0.03)
+    >>> describe_point("top_k_20@practice_id")["words"]
+    'the top 20 people of each practice_id'
+    >>> describe_point("step_2_k_581")["words"]
+    'step 2 (capacity 581)'
+    """
+    out: dict[str, Any] = {"kind": "", "value": None, "place": None, "fraction": None, "step": None, "words": name}
+    if name in ("", "all"):
+        return {**out, "kind": name, "words": "every decision" if name == "all" else ""}
+    for pattern, kind, words in _OTHER_POINTS:
+        m = pattern.match(name)
+        if m:
+            parts = m.groupdict()
+            step = int(parts["step"]) if "step" in parts else None
+            hidden = parts["value"].startswith("under_")  # a capacity hidden by disclosure control
+            value = None if hidden else float(parts["value"])
+            shown = {**parts, "value": parts["value"].replace("_", " ")}
+            return {**out, "kind": kind, "value": value, "step": step, "words": words.format(**shown)}
+    try:
+        op = parse_operating_point(name)
+    except PhmInputError:
+        return out
+    fraction = op.value / 100 if op.kind == "top_pct" else None
+    return {**out, "kind": op.kind, "value": op.value, "place": op.by, "fraction": fraction, "words": _words(op)}

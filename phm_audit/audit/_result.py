@@ -13,7 +13,7 @@ import pandas as pd
 
 from phm_audit.audit._spec import AuditSpec
 
-__all__ = ["METRIC_COLUMNS", "AuditResult", "RowBuilder"]
+__all__ = ["METRIC_COLUMNS", "REASON_CODES", "AuditResult", "RowBuilder"]
 
 #: Columns of the tidy metrics table (the first ten are the published contract).
 METRIC_COLUMNS = (
@@ -30,6 +30,15 @@ METRIC_COLUMNS = (
     "target",
     "feature",
     "reason",
+    "reason_code",
+)
+#: The codes of ``reason_code``: why a value is missing, for programs (``reason`` says it in words).
+REASON_CODES = (
+    "",  # the value is defined
+    "undefined",  # the analysis could not define it (a zero denominator, a group too small); see reason
+    "suppressed",  # disclosure control: it counts, or is made of, fewer people than the threshold
+    "suppressed_complement",  # disclosure control: its complement (1 minus it) counts too few people
+    "suppressed_secondary",  # disclosure control: hidden so that a smaller suppressed value cannot be derived
 )
 CURVE_COLUMNS = (
     "model",
@@ -45,7 +54,7 @@ CURVE_COLUMNS = (
     "ci_high",
     "n",
 )
-RESULT_SCHEMA_VERSION = "1.0"
+RESULT_SCHEMA_VERSION = "1.1"
 
 
 class RowBuilder:
@@ -97,12 +106,26 @@ class RowBuilder:
         }
         for col, text in fixed.items():
             self._cols[col].append(np.full(size, text, dtype=object))
+        self._cols["reason_code"].append(np.where(reasons == "", "", "undefined").astype(object))
         self._cols["group"].append(np.asarray(list(groups), dtype=object))
         self._cols["value"].append(values)
         self._cols["ci_low"].append(vec(ci_low))
         self._cols["ci_high"].append(vec(ci_high))
         self._cols["n"].append(vec(n))
         self._cols["reason"].append(reasons)
+
+    def extend(self, frame: pd.DataFrame) -> None:
+        """Add the rows of a tidy table made elsewhere (another result's :meth:`AuditResult.table`)."""
+        if len(frame) == 0:
+            return
+        for col in METRIC_COLUMNS:
+            if col in frame.columns:
+                values = frame[col].to_numpy(dtype=np.float64 if col in self._NUMERIC else object, na_value=np.nan)
+            elif col == "reason_code":
+                values = np.where(frame["reason"].to_numpy(dtype=object) == "", "", "undefined").astype(object)
+            else:
+                values = np.full(len(frame), "", dtype=object)
+            self._cols[col].append(values)
 
     def frame(self) -> pd.DataFrame:
         if not self._cols["model"]:
@@ -162,6 +185,12 @@ class AuditResult:
         Size and provenance of the audited population.
     notes : tuple of str
         What was skipped and why (a target the cohort lacks, an analysis not applicable).
+    primary_operating_point : str
+        Canonical name of the decision the single-decision analyses use (allocation, raising the bar,
+        judgement), e.g. ``top_3pct``; empty where none ran.
+    operating_points : mapping
+        For each value of the table's ``operating_point`` column, what it means as structured fields
+        (see :func:`phm_audit.audit.describe_point`): kind, value, place, fraction, step and words.
     """
 
     spec: AuditSpec
@@ -171,8 +200,19 @@ class AuditResult:
     notes: tuple[str, ...]
     _metrics: pd.DataFrame = field(repr=False)
     _curves: pd.DataFrame = field(repr=False)
+    primary_operating_point: str = ""
+    operating_points: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if not self.operating_points:
+            from phm_audit.audit._operating_points import describe_point
+
+            names: list[str] = []
+            if "operating_point" in self._metrics:
+                names = [str(n) for n in self._metrics["operating_point"].unique()]
+            object.__setattr__(self, "operating_points", {n: describe_point(n) for n in names})
+        points = {k: MappingProxyType(dict(v)) for k, v in self.operating_points.items()}
+        object.__setattr__(self, "operating_points", MappingProxyType(points))
         object.__setattr__(self, "_metrics", _freeze(self._metrics))
         object.__setattr__(self, "_curves", _freeze(self._curves))
         object.__setattr__(self, "groups", MappingProxyType(dict(self.groups)))
@@ -218,6 +258,8 @@ class AuditResult:
             "groups": {k: dict(v) for k, v in self.groups.items()},
             "cohort": dict(self.cohort),
             "notes": list(self.notes),
+            "primary_operating_point": self.primary_operating_point,
+            "operating_points": {k: dict(v) for k, v in self.operating_points.items()},
             "metrics": records(self._metrics),
             "curves": records(self._curves),
         }
@@ -233,4 +275,6 @@ class AuditResult:
             notes=self.notes + tuple(n for n in other.notes if n not in self.notes),
             _metrics=_concat(self._metrics, other._metrics),
             _curves=_concat(self._curves, other._curves),
+            primary_operating_point=self.primary_operating_point or other.primary_operating_point,
+            operating_points={**other.operating_points, **self.operating_points},
         )

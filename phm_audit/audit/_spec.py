@@ -11,7 +11,7 @@ import numpy as np
 
 from phm_audit.exceptions import PhmInputError, PhmTypeError
 
-__all__ = ["AuditSpec", "ScoredModel"]
+__all__ = ["AuditSpec", "ScoredModel", "is_cost_label"]
 
 DEFAULT_ATTRIBUTES = ("ethnicity", "imd_quintile", "sex", "age_band", "digitally_excluded")
 DEFAULT_INTERSECTIONS = (("ethnicity", "imd_quintile"),)
@@ -22,8 +22,21 @@ DEFAULT_NEED_STRATA = (0.0, 80.0, 90.0, 95.0, 99.0, 100.0)
 #: The equity attributes of NHS England's Core20PLUS5 approach, where audited: deprivation (the most
 #: deprived fifth is IMD quintile 1), ethnicity, and their intersection.
 DEFAULT_EQUITY_ATTRIBUTES = ("imd_quintile", "ethnicity", "ethnicity x imd_quintile")
-#: Every analysis ``audit`` can run; those a cohort cannot support are skipped with a note.
-ANALYSES = ("fairness", "calibration", "thresholds", "allocation", "raise_bar", "referral", "net_benefit", "judgement")
+#: Every analysis ``audit`` can run (the registry of :mod:`phm_audit.audit._analyses`, in its order); those
+#: a cohort cannot support are skipped with a note; label choice and explanations run when their
+#: inputs (a learner's scores on each label, fitted models) are given to :func:`phm_audit.audit.audit`.
+ANALYSES = (
+    "fairness",
+    "calibration",
+    "thresholds",
+    "allocation",
+    "raise_bar",
+    "referral",
+    "net_benefit",
+    "judgement",
+    "label_choice",
+    "explanations",
+)
 
 
 @dataclass(frozen=True)
@@ -89,6 +102,14 @@ class AuditSpec:
         Ground truth of need for specialist care (``specialist_need_next``).
     net_benefit_target : str
         Binary outcome of the decision curves (``emergency_admission_next``).
+    allocation_alternatives : sequence of str, optional
+        The models each model's allocation is compared with (flagging by them instead). Default
+        (None): every other model trained on a health outcome, i.e. with a ``target`` that is not a
+        cost (:func:`is_cost_label`).
+    explain_sample_size : int, optional
+        People explained per model by the ``explanations`` analysis; default ``min(5000, N)``.
+    explain_background_size : int, default 200
+        People in the SHAP explainer's background sample.
     equity_attributes : sequence of str, optional
         Attributes (or intersections, ``"ethnicity x imd_quintile"``) the report's headline ranks
         first, as the inequalities the audit is about. Default (None): NHS England's Core20PLUS5,
@@ -126,6 +147,9 @@ class AuditSpec:
     referral_target: str = "specialist_need_next"
     net_benefit_target: str = "emergency_admission_next"
     equity_attributes: tuple[str, ...] | None = None
+    allocation_alternatives: tuple[str, ...] | None = None
+    explain_sample_size: int | None = None
+    explain_background_size: int = 200
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "attributes", tuple(_names(self.attributes, "attributes")))
@@ -137,6 +161,9 @@ class AuditSpec:
         object.__setattr__(self, "need_targets", tuple(_names(self.need_targets, "need_targets")))
         object.__setattr__(self, "need_strata", tuple(float(x) for x in self.need_strata))
         object.__setattr__(self, "analyses", tuple(_names(self.analyses, "analyses")))
+        if self.allocation_alternatives is not None:
+            alternatives = tuple(_names(self.allocation_alternatives, "allocation_alternatives"))
+            object.__setattr__(self, "allocation_alternatives", alternatives)
         if self.equity_attributes is not None:
             equity = tuple(_names(self.equity_attributes, "equity_attributes"))
             audited = list(self.attributes) + [" x ".join(i) for i in self.intersections]
@@ -172,6 +199,9 @@ class AuditSpec:
         if not self.operating_points:
             raise PhmInputError("an audit needs at least one operating point, e.g. 'top_pct:3'")
         _check_int(self.min_group_size, "min_group_size", 1)
+        if self.explain_sample_size is not None:
+            _check_int(self.explain_sample_size, "explain_sample_size", 1)
+        _check_int(self.explain_background_size, "explain_background_size", 1)
         _check_int(self.n_boot, "n_boot", 0)
         _check_int(self.n_score_bins, "n_score_bins", 2)
         if not 0.5 < self.confidence < 1:
@@ -233,7 +263,30 @@ class AuditSpec:
             "referral_target": self.referral_target,
             "net_benefit_target": self.net_benefit_target,
             "equity_attributes": list(self.equity),
+            "explain_sample_size": self.explain_sample_size,
+            "explain_background_size": self.explain_background_size,
+            "allocation_alternatives": None
+            if self.allocation_alternatives is None
+            else list(self.allocation_alternatives),
         }
+
+
+def is_cost_label(label: str, spec: AuditSpec) -> bool:
+    """Whether a model's label (what it was trained to predict) is a cost.
+
+    The spec's cost target is one, and so is any label naming a cost (``avoidable_cost_next``).
+    The audit compares a model with those trained on a health outcome, and the report calls a gap
+    that a cost label makes a label-choice gap.
+
+    Examples
+    --------
+    >>> spec = AuditSpec()
+    >>> is_cost_label("cost_next", spec), is_cost_label("avoidable_cost_next", spec)
+    (True, True)
+    >>> is_cost_label("emergency_admission_next", spec)
+    False
+    """
+    return label == spec.cost_target or "cost" in label
 
 
 def _names(values: Sequence[str] | str, what: str) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -427,28 +428,30 @@ def run(args: argparse.Namespace) -> int:
     progress = Progress(quiet=args.quiet)
     with printed_warnings("audit"):
         plan = _table_mode(args) if args.table else _cohort_mode(args)
-        with progress.step(f"auditing {len(plan.models)} model(s) on {len(plan.frame):,} people") as tick:
-            result: AuditResult = audit(plan.frame, plan.models, plan.spec, progress=tick)
+        label_scores = None
         if args.label_choice and plan.train is not None:
-            from phm_audit.pipeline import label_choice
+            from phm_audit.pipeline import fit_label_scores
 
             with progress.step("retraining the cost learner on each label (label choice)"):
-                result = result.merge(label_choice(plan.train, plan.frame, plan.spec))
+                label_scores = fit_label_scores(plan.train, plan.frame)
+        spec = plan.spec
         if args.explain:
-            from phm_audit.audit import explain_rows_for
-
             background = 200 if args.explain_background is None else args.explain_background
-            with progress.step(f"explaining {len(plan.explainable)} model(s) with SHAP"):
-                result = result.merge(
-                    explain_rows_for(
-                        plan.explainable,
-                        plan.frame,
-                        plan.spec,
-                        sample_size=args.explain_sample,
-                        background_size=background,
-                        seed=args.seed,
-                    )
-                )
+            spec = dataclasses.replace(
+                spec, explain_sample_size=args.explain_sample, explain_background_size=background
+            )
+        what = f"auditing {len(plan.models)} model(s) on {len(plan.frame):,} people"
+        if args.explain:
+            what += f" and explaining {len(plan.explainable)} with SHAP"
+        with progress.step(what) as tick:
+            result: AuditResult = audit(
+                plan.frame,
+                plan.models,
+                spec,
+                progress=tick,
+                label_scores=label_scores,
+                fitted=plan.explainable if args.explain else (),
+            )
         with progress.step(f"writing the report to {out}"):
             folder = write_report(
                 result,

@@ -725,9 +725,20 @@ def _table_disclosure(
     scrubbed = {r: scrub_text(r, control) for r in dict.fromkeys(reason)}  # few distinct reasons
     reason = pd.Series(reason).map(scrubbed).to_numpy(dtype=object)
     stated = hide & (was_defined | (reason == ""))
-    reason[stated & (cause == _OWN_SMALL)] = suppressed_reason(control)
-    reason[stated & (cause == _COMPLEMENT_SMALL)] = complement_reason(control)
-    reason[(stated | secondary) & hide & (cause == _PROTECTS)] = SECONDARY_REASON
+    if "reason_code" in out:
+        code = out["reason_code"].to_numpy(dtype=object).copy()
+    else:
+        code = np.where(reason == "", "", "undefined").astype(object)
+    for cause_code, words, text in (
+        (_OWN_SMALL, stated, suppressed_reason(control)),
+        (_COMPLEMENT_SMALL, stated, complement_reason(control)),
+        (_PROTECTS, stated | secondary, SECONDARY_REASON),
+    ):
+        chosen = words & hide & (cause == cause_code)
+        reason[chosen] = text
+    code[hide & (cause == _OWN_SMALL)] = "suppressed"
+    code[hide & (cause == _COMPLEMENT_SMALL)] = "suppressed_complement"
+    code[hide & (cause == _PROTECTS)] = "suppressed_secondary"
     n_out = np.where(np.isfinite(n), _round_counts(n, control), np.nan)
     n_out[n_sup] = np.nan
     out["operating_point"] = disclose_label(out["operating_point"], control)
@@ -736,6 +747,7 @@ def _table_disclosure(
     out["ci_high"] = high
     out["n"] = pd.Series(np.round(n_out), index=out.index).astype("Float64").astype("Int64")
     out["reason"] = reason.astype(str)
+    out["reason_code"] = code.astype(str)
     return out
 
 
@@ -901,4 +913,5 @@ def disclose_result(result: AuditResult, control: DisclosureControl) -> AuditRes
         notes=tuple(scrub_text(note, control) for note in result.notes),
         _metrics=table,
         _curves=curves,
+        operating_points={},  # described again from the disclosed labels (a small capacity is hidden)
     )

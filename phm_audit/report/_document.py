@@ -64,7 +64,8 @@ __all__ = [
 
 #: Version of the ``audit.json`` layout described by ``audit.schema.json``. 2.0: metrics a vector of
 #: groups at a time, sweeps at readable operating points, no curves, and ``files`` and ``sweeps``.
-REPORT_SCHEMA_VERSION = "2.0"
+#: 2.1: ``reason_code`` beside ``reason``; the primary operating point and what each operating point means.
+REPORT_SCHEMA_VERSION = "2.1"
 
 #: Analyses that sweep an operating point over a grid, and the points of the grid ``audit.json``
 #: keeps (``index.html`` tabulates the same ones); the whole grid is in ``metrics.csv``.
@@ -77,7 +78,7 @@ MAX_SWEEP_POINTS = 12
 #: Columns that, with the group, identify a row of the tidy table; one metric record per value of them.
 METRIC_KEY = ("model", "analysis", "attribute", "operating_point", "metric", "target", "feature")
 #: The per-group arrays of a metric record.
-METRIC_ARRAYS = ("group", "value", "ci_low", "ci_high", "n", "reason")
+METRIC_ARRAYS = ("group", "value", "ci_low", "ci_high", "n", "reason", "reason_code")
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _FILE_HOLDS = {
@@ -291,6 +292,7 @@ def metric_records(table: pd.DataFrame) -> list[dict[str, Any]]:
         "ci_high": _floats(table["ci_high"].to_numpy(dtype=np.float64)[order]),
         "n": [None if math.isnan(x) else int(x) for x in n.tolist()],
         "reason": table["reason"].astype(str).to_numpy(dtype=object)[order].tolist(),
+        "reason_code": table["reason_code"].astype(str).to_numpy(dtype=object)[order].tolist(),
     }
     out = []
     for start, end in zip(starts, ends, strict=True):
@@ -334,6 +336,7 @@ def metrics_frame(doc: Mapping[str, Any]) -> pd.DataFrame:
     records = list(doc.get("metrics") or [])
     if version.startswith("1."):
         frame = pd.DataFrame.from_records(records, columns=list(METRIC_COLUMNS))
+        frame["reason_code"] = np.where(frame["reason"].fillna("").astype(str) == "", "", "undefined")
     elif version.startswith("2."):
         columns: dict[str, list[Any]] = {c: [] for c in METRIC_COLUMNS}
         for record in records:
@@ -341,10 +344,13 @@ def metrics_frame(doc: Mapping[str, Any]) -> pd.DataFrame:
             for c in METRIC_KEY:
                 columns[c].extend([record[c]] * size)
             for c in METRIC_ARRAYS:
-                columns[c].extend(record[c])
+                if c == "reason_code" and c not in record:  # 2.0: the code is read from the reason
+                    columns[c].extend("" if not r else "undefined" for r in record["reason"])
+                else:
+                    columns[c].extend(record[c])
         frame = pd.DataFrame(columns)
     else:
-        raise PhmInputError(f"cannot read audit.json with schema_version '{version}'; this phm-audit reads 1.0 and 2.0")
+        raise PhmInputError(f"cannot read audit.json with schema_version '{version}'; this phm-audit reads 1.x and 2.x")
     for c in ("value", "ci_low", "ci_high"):
         frame[c] = pd.to_numeric(frame[c], errors="coerce").astype(np.float64)
     frame["n"] = pd.to_numeric(frame["n"], errors="coerce").astype("Float64").round().astype("Int64")
@@ -392,6 +398,8 @@ def document_head(
         "groups": {str(k): _jsonable(dict(v)) for k, v in result.groups.items()},
         "cohort": _jsonable(dict(result.cohort)),
         "notes": [str(n) for n in result.notes],
+        "primary_operating_point": result.primary_operating_point,
+        "operating_points": {str(k): _jsonable(dict(v)) for k, v in result.operating_points.items()},
     }
 
 

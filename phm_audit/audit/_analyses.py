@@ -1,0 +1,499 @@
+"""The analysis registry: every analysis an audit runs, declared once, run by one loop in :func:`audit`.
+
+An analysis declares its name, what it needs and one ``run(context)``. :func:`phm_audit.audit.audit`
+loops over :data:`REGISTRY` in its order: the analyses that look at one model at a time run once per
+model, the others (judgement, label choice, explanations) once. Each (model, analysis) pair draws
+its random numbers from its own seed, spawned from the spec's seed and the two names
+(:func:`pair_rng`), so adding, removing or reordering models or analyses changes no other pair's
+numbers.
+
+What an analysis can need (``Analysis.needs``):
+
+- ``"scores"``: one model's scores;
+- ``"capacity"``: a decision (an operating point) that flags a number of people;
+- ``"probability"``: scores that are probabilities of an outcome the cohort records;
+- ``"several models"``: two or more models' scores, compared;
+- ``"label scores"``: one learner's scores, trained on each candidate label (:class:`LabelScores`);
+- ``"fitted models"``: fitted models to explain;
+- ``"rows"``: the people themselves, not only counts by cell (label choice, explanations, the
+  replacement simulation and equal-TPR allocation re-rank or re-score individuals).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from phm_audit.audit._groups import Grouping
+from phm_audit.audit._operating_points import OperatingPoint, flag, parse_operating_point
+from phm_audit.audit._result import RowBuilder
+from phm_audit.audit._spec import AuditSpec, ScoredModel, is_cost_label
+from phm_audit.audit._stats import descending_order, top_k_mask
+
+__all__ = ["REGISTRY", "Analysis", "Context", "LabelScores", "pair_rng"]
+
+
+def pair_rng(seed: int, model: str, analysis: str) -> np.random.Generator:
+    """The random numbers of one (model, analysis) pair: a seed spawned from ``seed`` and the two names.
+
+    The spawn key is made of the names' CRC-32 checksums, so the stream of a pair depends on nothing
+    but the spec's seed and the two names.
+
+    Examples
+    --------
+    >>> a = pair_rng(7, "actuarial_cost", "fairness").integers(1 << 30)
+    >>> b = pair_rng(7, "actuarial_cost", "fairness").integers(1 << 30)
+    >>> c = pair_rng(7, "clinical_need", "fairness").integers(1 << 30)
+    >>> bool(a == b), bool(a == c)
+    (True, False)
+    """
+    key = (zlib.crc32(model.encode("utf-8")), zlib.crc32(analysis.encode("utf-8")))
+    return np.random.default_rng(np.random.SeedSequence(seed, spawn_key=key))
+
+
+@dataclass(frozen=True)
+class LabelScores:
+    """One learner's scores, trained on each candidate label (the input of the label-choice analysis).
+
+    Parameters
+    ----------
+    scores : mapping of str to array-like
+        Label -> the learner's scores of the audited people, trained on that label.
+    learner : str, default "actuarial_cost"
+        The learner's name; the rows' models are named ``learner[label]``.
+    kind : str, default "actuarial"
+        The learner's kind, recorded with each model.
+    operating_point : str, default "top_pct:3"
+        The decision compared (Obermeyer et al. used the top 3%).
+    """
+
+    scores: Mapping[str, Any]
+    learner: str = "actuarial_cost"
+    kind: str = "actuarial"
+    operating_point: str = "top_pct:3"
+
+
+@dataclass
+class Context:
+    """What every analysis reads, prepared once per audit; ``model`` and ``rng`` change per pair.
+
+    The per-model values (orders, flags) are computed once and kept for the analyses that follow.
+    """
+
+    cohort: pd.DataFrame
+    spec: AuditSpec
+    models: list[ScoredModel]
+    groupings: list[Grouping]
+    targets: dict[str, np.ndarray]
+    high: str
+    places: dict[str | None, np.ndarray | None]
+    rows: RowBuilder
+    curves: list[pd.DataFrame]
+    notes: list[str]
+    numeric: Callable[[str], np.ndarray]
+    label_scores: LabelScores | None = None
+    fitted: Sequence[Any] = ()
+    extra_models: list[dict[str, Any]] = field(default_factory=list)
+    model: ScoredModel | None = None
+    rng: np.random.Generator = field(default_factory=lambda: np.random.default_rng(0))
+    _flags: dict[tuple[str, str], np.ndarray] = field(default_factory=dict)
+
+    @property
+    def current(self) -> ScoredModel:
+        """The model of a per-model analysis."""
+        assert self.model is not None, "a per-model analysis runs with a model"
+        return self.model
+
+    @cached_property
+    def need(self) -> np.ndarray:
+        return self.targets[self.high]
+
+    @cached_property
+    def need_order(self) -> np.ndarray:
+        return descending_order(self.need)
+
+    @cached_property
+    def strata(self) -> tuple[np.ndarray, list[str]]:
+        return need_strata(self.need, self.spec.need_strata)
+
+    @cached_property
+    def primary(self) -> OperatingPoint:
+        return parse_operating_point(self.spec.primary)
+
+    @cached_property
+    def single_attributes(self) -> list[Grouping]:
+        """The groupings of single attributes (the intersections are too fine for some analyses)."""
+        return self.groupings[: len(self.spec.attributes)]
+
+    def flag(self, op: OperatingPoint, model: ScoredModel | None = None) -> np.ndarray:
+        """Who ``op`` flags by ``model``'s scores (the current model by default); kept for reuse."""
+        m = model or self.current
+        key = (m.name, op.name)
+        if key not in self._flags:
+            self._flags[key] = flag(m.scores, op, places=self.places.get(op.by))
+        return self._flags[key]
+
+    def high_need(self, k: int) -> np.ndarray:
+        """The ``k`` people of highest need (the tie rule of :func:`phm_audit.audit.flag`)."""
+        return top_k_mask(self.need, k, self.need_order)
+
+    def common(self) -> dict[str, Any]:
+        """The keyword arguments every kernel takes: bootstrap size, confidence level and the pair's rng."""
+        return {"n_boot": self.spec.n_boot, "level": self.spec.confidence, "rng": self.rng}
+
+
+def need_strata(need: np.ndarray, edges: Sequence[float]) -> tuple[np.ndarray, list[str]]:
+    """Each person's band of need (percentiles of the whole population) and the bands' labels."""
+    order = np.argsort(need, kind="stable")
+    pct = np.empty(need.size)
+    pct[order] = (np.arange(need.size) + 0.5) * 100.0 / need.size
+    cut = np.asarray(edges[1:-1])
+    strata = np.searchsorted(cut, pct, side="right").astype(np.int64)
+    labels = [f"p{edges[i]:g}_{edges[i + 1]:g}" for i in range(len(edges) - 1)]
+    return strata, labels
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """One analysis of the registry.
+
+    Parameters
+    ----------
+    name : str
+        The name used in ``AuditSpec.analyses`` and the ``analysis`` column.
+    needs : frozenset of str
+        What it needs (see the module's docstring).
+    run : callable
+        ``run(context)`` adds rows, curves and notes to the context.
+    per_model : bool, default True
+        Run once per model (with ``context.model`` set) rather than once per audit.
+    applies : callable, optional
+        ``applies(context)`` is false where the analysis cannot run; it then adds its own note.
+    """
+
+    name: str
+    needs: frozenset[str]
+    run: Callable[[Context], None]
+    per_model: bool = True
+    applies: Callable[[Context], bool] = lambda _ctx: True
+
+
+def _fairness(ctx: Context) -> None:
+    from phm_audit.audit._fairness import fairness_rows
+
+    strata, labels = ctx.strata
+    positive_need = int((ctx.need > 0).sum())
+    for op in (parse_operating_point(o) for o in ctx.spec.operating_points):
+        flagged = ctx.flag(op)
+        k = int(flagged.sum())
+        reason = ""
+        if positive_need < k:
+            reason = (
+                f"only {positive_need:,} people have any {ctx.high} but {k:,} are flagged, "
+                "so 'high need' is not defined at this operating point"
+            )
+        for grouping in ctx.groupings:
+            fairness_rows(
+                ctx.rows,
+                model=ctx.current.name,
+                grouping=grouping,
+                flagged=flagged,
+                high_need=ctx.high_need(k),
+                need_stratum=strata,
+                stratum_labels=labels,
+                operating_point=op.name,
+                target=ctx.high,
+                high_need_reason=reason,
+                min_group_size=ctx.spec.min_group_size,
+                **ctx.common(),
+            )
+
+
+def _calibration(ctx: Context) -> None:
+    from phm_audit.audit._calibration import calibration_rows, weak_calibration_rows
+    from phm_audit.audit._stats import rank_bins
+
+    spec, model = ctx.spec, ctx.current
+    score_bins = {b: rank_bins(model.scores, b) for b in {spec.n_score_bins, 10, 100}}
+    needs = {t: v for t, v in ctx.targets.items() if t != spec.cost_target and t in spec.need_targets}
+    for grouping in ctx.groupings:
+        calibration_rows(
+            ctx.rows,
+            ctx.curves,
+            model=model.name,
+            grouping=grouping,
+            score_bins=score_bins,
+            cost=(spec.cost_target, ctx.targets[spec.cost_target]),
+            needs=needs,
+            n_score_bins=spec.n_score_bins,
+            min_group_size=spec.min_group_size,
+            **ctx.common(),
+        )
+    if model.target is None:
+        return
+    if model.target not in ctx.cohort.columns:
+        ctx.notes.append(f"{model.name}: its target '{model.target}' is not in the cohort; weak calibration skipped")
+        return
+    observed = ctx.numeric(model.target)
+    for grouping in ctx.groupings:
+        note = weak_calibration_rows(
+            ctx.rows,
+            ctx.curves,
+            model=model.name,
+            grouping=grouping,
+            scores=model.scores,
+            target=model.target,
+            observed=observed,
+            min_group_size=spec.min_group_size,
+            **ctx.common(),
+        )
+        if note:
+            ctx.notes.append(note)
+            return
+
+
+def _thresholds(ctx: Context) -> None:
+    from phm_audit.audit._sweep_rows import buckets_from_order, capacities, sweep_rows
+
+    fractions, ks = capacities(len(ctx.cohort), ctx.spec.sweep_fractions)
+    score_buckets = buckets_from_order(descending_order(ctx.current.scores), ks)
+    need_buckets = buckets_from_order(ctx.need_order, ks)
+    for grouping in ctx.single_attributes:
+        sweep_rows(
+            ctx.rows,
+            model=ctx.current.name,
+            grouping=grouping,
+            score_buckets=score_buckets,
+            need_buckets=need_buckets,
+            need=ctx.need,
+            fractions=fractions,
+            target=ctx.high,
+            min_group_size=ctx.spec.min_group_size,
+            **ctx.common(),
+        )
+
+
+def alternatives(ctx: Context) -> dict[str, np.ndarray]:
+    """The other models an allocation is compared with.
+
+    ``AuditSpec.allocation_alternatives`` when given; otherwise every other model trained on a
+    health outcome: a model with a ``target`` of its own that is not a cost (see
+    :func:`phm_audit.audit.is_cost_label`). Rules and supplied scores have no target, so they are
+    compared only when named.
+    """
+    model, named = ctx.current, ctx.spec.allocation_alternatives
+    if named is not None:
+        return {m.name: m.scores for m in ctx.models if m.name in named and m.name != model.name}
+    return {
+        m.name: m.scores
+        for m in ctx.models
+        if m.name != model.name and m.target is not None and not is_cost_label(m.target, ctx.spec)
+    }
+
+
+def _allocation(ctx: Context) -> None:
+    from phm_audit.audit._allocation import counterfactual_rows
+
+    flagged = ctx.flag(ctx.primary)
+    others = alternatives(ctx)
+    for grouping in ctx.groupings:
+        counterfactual_rows(
+            ctx.rows,
+            model=ctx.current.name,
+            grouping=grouping,
+            scores=ctx.current.scores,
+            flagged=flagged,
+            need=ctx.need,
+            high_need=ctx.high_need(int(flagged.sum())),
+            operating_point=ctx.primary.name,
+            target=ctx.high,
+            alternatives=others,
+            **ctx.common(),
+        )
+
+
+def _raise_bar(ctx: Context) -> None:
+    from phm_audit.audit._allocation import raise_bar_rows
+
+    spec = ctx.spec
+    k = int(ctx.flag(ctx.primary).sum())
+    schedule = [max(1, round(k * (1 + spec.raise_bar_change) ** t)) for t in range(spec.raise_bar_steps + 1)]
+    for grouping in ctx.groupings:
+        raise_bar_rows(
+            ctx.rows,
+            model=ctx.current.name,
+            grouping=grouping,
+            scores=ctx.current.scores,
+            need=ctx.need,
+            capacities=schedule,
+            target=ctx.high,
+            **ctx.common(),
+        )
+
+
+def _referral_applies(ctx: Context) -> bool:
+    if ctx.spec.referral_target in ctx.cohort.columns:
+        return True
+    ctx.notes.append(
+        f"referral management needs the ground truth '{ctx.spec.referral_target}', which the cohort lacks; not analysed"
+    )
+    return False
+
+
+def _referral(ctx: Context) -> None:
+    from phm_audit.audit._allocation import referral_rows
+
+    gate = parse_operating_point(ctx.spec.referral_gate)
+    refused = ~ctx.flag(gate)
+    needs_specialist = ctx.numeric(ctx.spec.referral_target) > 0
+    for grouping in ctx.groupings:
+        referral_rows(
+            ctx.rows,
+            model=ctx.current.name,
+            grouping=grouping,
+            refused=refused,
+            operating_point=gate.name,
+            needs_specialist=needs_specialist,
+            target=ctx.spec.referral_target,
+            min_group_size=ctx.spec.min_group_size,
+            **ctx.common(),
+        )
+
+
+def _net_benefit_applies(ctx: Context) -> bool:
+    target = ctx.spec.net_benefit_target
+    if not any(m.target == target for m in ctx.models):
+        ctx.notes.append(f"net benefit needs a model whose scores are probabilities of {target}; none was audited")
+        return False
+    if target not in ctx.cohort.columns:
+        ctx.notes.append(f"net benefit needs the outcome '{target}', which the cohort lacks; not analysed")
+        return False
+    return True
+
+
+def _net_benefit(ctx: Context) -> None:
+    from phm_audit.audit._net_benefit import net_benefit_rows
+
+    target = ctx.spec.net_benefit_target
+    if ctx.current.target != target:
+        return
+    outcome = ctx.numeric(target)
+    for grouping in ctx.groupings:
+        note = net_benefit_rows(
+            ctx.rows,
+            model=ctx.current.name,
+            grouping=grouping,
+            probabilities=ctx.current.scores,
+            outcome=outcome,
+            target=target,
+            min_group_size=ctx.spec.min_group_size,
+            **ctx.common(),
+        )
+        if note:
+            ctx.notes.append(note)
+            return
+
+
+def judgement_capacity(ctx: Context) -> int:
+    """The one capacity the models are compared at: the primary operating point's.
+
+    A capacity rule flags the same number of people whatever the scores, so any model gives it. A
+    cut-off flags a number that depends on each model's scores; the comparison then uses the median
+    of those numbers (the same whatever the models' order) and says so in a note.
+    """
+    counts = sorted(int(ctx.flag(ctx.primary, m).sum()) for m in ctx.models)
+    if ctx.primary.is_capacity:
+        return counts[0]
+    k = counts[(len(counts) - 1) // 2]
+    ctx.notes.append(
+        f"judgement compares the models at one capacity; the primary operating point {ctx.primary.name} is a "
+        f"cut-off that flags {counts[0]:,} to {counts[-1]:,} people by model, so they are compared at the "
+        f"median, {k:,}"
+    )
+    return k
+
+
+def _judgement(ctx: Context) -> None:
+    from phm_audit.audit._judgement import judgement_rows
+
+    ctx.notes.extend(
+        judgement_rows(
+            ctx.rows,
+            models=ctx.models,
+            groupings=ctx.groupings,
+            need=ctx.need,
+            cost=ctx.targets[ctx.spec.cost_target],
+            k=judgement_capacity(ctx),
+            operating_point=ctx.primary.name,
+            need_target=ctx.high,
+            cost_target=ctx.spec.cost_target,
+            **ctx.common(),
+        )
+    )
+
+
+def _label_choice(ctx: Context) -> None:
+    from phm_audit.audit._label_choice import label_choice_rows
+
+    assert ctx.label_scores is not None
+    ctx.extra_models.extend(label_choice_rows(ctx, ctx.label_scores))
+
+
+def _explanations(ctx: Context) -> None:
+    from phm_audit.audit._explain import explain_rows_for
+
+    seed = int(ctx.rng.integers(2**31 - 1))
+    result = explain_rows_for(
+        list(ctx.fitted),
+        ctx.cohort,
+        ctx.spec,
+        sample_size=ctx.spec.explain_sample_size,
+        background_size=ctx.spec.explain_background_size,
+        seed=seed,
+    )
+    ctx.rows.extend(result.table())
+    if len(result.curves()):
+        ctx.curves.append(result.curves())
+    ctx.notes.extend(result.notes)
+
+
+#: Every analysis, in the order :func:`phm_audit.audit.audit` runs them.
+REGISTRY: dict[str, Analysis] = {
+    a.name: a
+    for a in (
+        Analysis("fairness", frozenset({"scores", "capacity"}), _fairness),
+        Analysis("calibration", frozenset({"scores"}), _calibration),
+        Analysis("thresholds", frozenset({"scores", "capacity"}), _thresholds),
+        Analysis("allocation", frozenset({"scores", "capacity", "rows"}), _allocation),
+        Analysis("raise_bar", frozenset({"scores", "capacity", "rows"}), _raise_bar),
+        Analysis("referral", frozenset({"scores", "capacity"}), _referral, applies=_referral_applies),
+        Analysis("net_benefit", frozenset({"probability"}), _net_benefit, applies=_net_benefit_applies),
+        Analysis(
+            "judgement",
+            frozenset({"several models", "capacity"}),
+            _judgement,
+            per_model=False,
+            applies=lambda ctx: len(ctx.models) > 1,
+        ),
+        Analysis(
+            "label_choice",
+            frozenset({"label scores", "capacity", "rows"}),
+            _label_choice,
+            per_model=False,
+            applies=lambda ctx: ctx.label_scores is not None,
+        ),
+        Analysis(
+            "explanations",
+            frozenset({"fitted models", "rows"}),
+            _explanations,
+            per_model=False,
+            applies=lambda ctx: bool(ctx.fitted),
+        ),
+    )
+}
