@@ -433,7 +433,9 @@ def _judgement(ctx: Context) -> None:
             operating_point=ctx.primary.name,
             need_target=ctx.high,
             cost_target=ctx.spec.cost_target,
-            **ctx.common(),
+            n_boot=ctx.spec.n_boot,
+            level=ctx.spec.confidence,
+            rng=lambda name: pair_rng(ctx.spec.seed, name, "judgement"),
         )
     )
 

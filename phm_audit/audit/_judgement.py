@@ -9,7 +9,7 @@ the share of high-need members it reaches (tpr).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from statistics import NormalDist
 from typing import Any
 
@@ -80,14 +80,19 @@ def judgement_rows(
     cost_target: str,
     n_boot: int,
     level: float,
-    rng: np.random.Generator,
+    rng: Callable[[str], np.random.Generator],
 ) -> list[str]:
-    """Compare the models on need, cost and groups at the same capacity; return plain-words findings."""
+    """Compare the models on need, cost and groups at the same capacity; return plain-words findings.
+
+    ``rng(name)`` gives each model's random numbers, so a model's intervals do not depend on which
+    other models are compared or in what order.
+    """
     high_need = top_k_mask(need, k)
     high_cost = top_k_mask(cost, k)
     captured: dict[str, float] = {}
     base: dict[str, Any] = {"analysis": "judgement", "operating_point": operating_point}
     for m in models:
+        model_rng = rng(m.name)
         flagged = top_k_mask(m.scores, k)
         for metric, positive, target in (
             ("auroc_high_need", high_need, need_target),
@@ -107,7 +112,7 @@ def judgement_rows(
                 target=target,
                 **base,
             )
-        t = cell_table(flagged.astype(np.int64), 2, np.column_stack([need, cost]), n_boot=n_boot, rng=rng)
+        t = cell_table(flagged.astype(np.int64), 2, np.column_stack([need, cost]), n_boot=n_boot, rng=model_rng)
         share = safe_div(t.sums[:, 1, :], t.sums.sum(axis=1))
         share_lo, share_hi = percentile_interval(share[1:], level=level)
         captured[m.name] = float(share[0, 0])
@@ -128,7 +133,7 @@ def judgement_rows(
             )
         for grouping in groupings:
             cells = (grouping.codes * 2 + high_need.astype(np.int64)) * 2 + flagged.astype(np.int64)
-            c = cell_table(cells, grouping.n_groups * 4, n_boot=n_boot, rng=rng).counts.reshape(
+            c = cell_table(cells, grouping.n_groups * 4, n_boot=n_boot, rng=model_rng).counts.reshape(
                 -1, grouping.n_groups, 2, 2
             )
             tpr = safe_div(c[:, :, 1, 1], c[:, :, 1, :].sum(axis=2))
