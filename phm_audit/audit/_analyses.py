@@ -143,9 +143,30 @@ class Context:
         """The ``k`` people of highest need (the tie rule of :func:`phm_audit.audit.flag`)."""
         return top_k_mask(self.need, k, self.need_order)
 
-    def common(self) -> dict[str, Any]:
-        """The keyword arguments every kernel takes: bootstrap size, confidence level and the pair's rng."""
-        return {"n_boot": self.spec.n_boot, "level": self.spec.confidence, "rng": self.rng}
+    def each_group(
+        self, kernel: Callable[..., Any], *, groupings: Sequence[Grouping] | None = None, sized: bool = True, **kw: Any
+    ) -> str | None:
+        """Call ``kernel`` once per grouping, with the rows, the model, the bootstrap and the pair's rng.
+
+        ``sized`` passes the spec's ``min_group_size`` as well. A kernel that returns a note (it could
+        not run, for example a target with one value) stops the loop: the note is kept and returned.
+        """
+        if sized:
+            kw["min_group_size"] = self.spec.min_group_size
+        for grouping in self.groupings if groupings is None else groupings:
+            note = kernel(
+                self.rows,
+                model=self.current.name,
+                grouping=grouping,
+                n_boot=self.spec.n_boot,
+                level=self.spec.confidence,
+                rng=self.rng,
+                **kw,
+            )
+            if isinstance(note, str) and note:
+                self.notes.append(note)
+                return note
+        return None
 
 
 def need_strata(need: np.ndarray, edges: Sequence[float]) -> tuple[np.ndarray, list[str]]:
@@ -198,21 +219,16 @@ def _fairness(ctx: Context) -> None:
                 f"only {positive_need:,} people have any {ctx.high} but {k:,} are flagged, "
                 "so 'high need' is not defined at this operating point"
             )
-        for grouping in ctx.groupings:
-            fairness_rows(
-                ctx.rows,
-                model=ctx.current.name,
-                grouping=grouping,
-                flagged=flagged,
-                high_need=ctx.high_need(k),
-                need_stratum=strata,
-                stratum_labels=labels,
-                operating_point=op.name,
-                target=ctx.high,
-                high_need_reason=reason,
-                min_group_size=ctx.spec.min_group_size,
-                **ctx.common(),
-            )
+        ctx.each_group(
+            fairness_rows,
+            flagged=flagged,
+            high_need=ctx.high_need(k),
+            need_stratum=strata,
+            stratum_labels=labels,
+            operating_point=op.name,
+            target=ctx.high,
+            high_need_reason=reason,
+        )
 
 
 def _calibration(ctx: Context) -> None:
@@ -222,40 +238,26 @@ def _calibration(ctx: Context) -> None:
     spec, model = ctx.spec, ctx.current
     score_bins = {b: rank_bins(model.scores, b) for b in {spec.n_score_bins, 10, 100}}
     needs = {t: v for t, v in ctx.targets.items() if t != spec.cost_target and t in spec.need_targets}
-    for grouping in ctx.groupings:
-        calibration_rows(
-            ctx.rows,
-            ctx.curves,
-            model=model.name,
-            grouping=grouping,
-            score_bins=score_bins,
-            cost=(spec.cost_target, ctx.targets[spec.cost_target]),
-            needs=needs,
-            n_score_bins=spec.n_score_bins,
-            min_group_size=spec.min_group_size,
-            **ctx.common(),
-        )
+    ctx.each_group(
+        calibration_rows,
+        curves=ctx.curves,
+        score_bins=score_bins,
+        cost=(spec.cost_target, ctx.targets[spec.cost_target]),
+        needs=needs,
+        n_score_bins=spec.n_score_bins,
+    )
     if model.target is None:
         return
     if model.target not in ctx.cohort.columns:
         ctx.notes.append(f"{model.name}: its target '{model.target}' is not in the cohort; weak calibration skipped")
         return
-    observed = ctx.numeric(model.target)
-    for grouping in ctx.groupings:
-        note = weak_calibration_rows(
-            ctx.rows,
-            ctx.curves,
-            model=model.name,
-            grouping=grouping,
-            scores=model.scores,
-            target=model.target,
-            observed=observed,
-            min_group_size=spec.min_group_size,
-            **ctx.common(),
-        )
-        if note:
-            ctx.notes.append(note)
-            return
+    ctx.each_group(
+        weak_calibration_rows,
+        curves=ctx.curves,
+        scores=model.scores,
+        target=model.target,
+        observed=ctx.numeric(model.target),
+    )
 
 
 def _thresholds(ctx: Context) -> None:
@@ -264,19 +266,15 @@ def _thresholds(ctx: Context) -> None:
     fractions, ks = capacities(len(ctx.cohort), ctx.spec.sweep_fractions)
     score_buckets = buckets_from_order(descending_order(ctx.current.scores), ks)
     need_buckets = buckets_from_order(ctx.need_order, ks)
-    for grouping in ctx.single_attributes:
-        sweep_rows(
-            ctx.rows,
-            model=ctx.current.name,
-            grouping=grouping,
-            score_buckets=score_buckets,
-            need_buckets=need_buckets,
-            need=ctx.need,
-            fractions=fractions,
-            target=ctx.high,
-            min_group_size=ctx.spec.min_group_size,
-            **ctx.common(),
-        )
+    ctx.each_group(
+        sweep_rows,
+        groupings=ctx.single_attributes,
+        score_buckets=score_buckets,
+        need_buckets=need_buckets,
+        need=ctx.need,
+        fractions=fractions,
+        target=ctx.high,
+    )
 
 
 def alternatives(ctx: Context) -> dict[str, np.ndarray]:
@@ -302,20 +300,17 @@ def _allocation(ctx: Context) -> None:
 
     flagged = ctx.flag(ctx.primary)
     others = alternatives(ctx)
-    for grouping in ctx.groupings:
-        counterfactual_rows(
-            ctx.rows,
-            model=ctx.current.name,
-            grouping=grouping,
-            scores=ctx.current.scores,
-            flagged=flagged,
-            need=ctx.need,
-            high_need=ctx.high_need(int(flagged.sum())),
-            operating_point=ctx.primary.name,
-            target=ctx.high,
-            alternatives=others,
-            **ctx.common(),
-        )
+    ctx.each_group(
+        counterfactual_rows,
+        sized=False,
+        scores=ctx.current.scores,
+        flagged=flagged,
+        need=ctx.need,
+        high_need=ctx.high_need(int(flagged.sum())),
+        operating_point=ctx.primary.name,
+        target=ctx.high,
+        alternatives=others,
+    )
 
 
 def _raise_bar(ctx: Context) -> None:
@@ -324,17 +319,9 @@ def _raise_bar(ctx: Context) -> None:
     spec = ctx.spec
     k = int(ctx.flag(ctx.primary).sum())
     schedule = [max(1, round(k * (1 + spec.raise_bar_change) ** t)) for t in range(spec.raise_bar_steps + 1)]
-    for grouping in ctx.groupings:
-        raise_bar_rows(
-            ctx.rows,
-            model=ctx.current.name,
-            grouping=grouping,
-            scores=ctx.current.scores,
-            need=ctx.need,
-            capacities=schedule,
-            target=ctx.high,
-            **ctx.common(),
-        )
+    ctx.each_group(
+        raise_bar_rows, sized=False, scores=ctx.current.scores, need=ctx.need, capacities=schedule, target=ctx.high
+    )
 
 
 def _referral_applies(ctx: Context) -> bool:
@@ -352,18 +339,13 @@ def _referral(ctx: Context) -> None:
     gate = parse_operating_point(ctx.spec.referral_gate)
     refused = ~ctx.flag(gate)
     needs_specialist = ctx.numeric(ctx.spec.referral_target) > 0
-    for grouping in ctx.groupings:
-        referral_rows(
-            ctx.rows,
-            model=ctx.current.name,
-            grouping=grouping,
-            refused=refused,
-            operating_point=gate.name,
-            needs_specialist=needs_specialist,
-            target=ctx.spec.referral_target,
-            min_group_size=ctx.spec.min_group_size,
-            **ctx.common(),
-        )
+    ctx.each_group(
+        referral_rows,
+        refused=refused,
+        operating_point=gate.name,
+        needs_specialist=needs_specialist,
+        target=ctx.spec.referral_target,
+    )
 
 
 def _net_benefit_applies(ctx: Context) -> bool:
@@ -383,21 +365,7 @@ def _net_benefit(ctx: Context) -> None:
     target = ctx.spec.net_benefit_target
     if ctx.current.target != target:
         return
-    outcome = ctx.numeric(target)
-    for grouping in ctx.groupings:
-        note = net_benefit_rows(
-            ctx.rows,
-            model=ctx.current.name,
-            grouping=grouping,
-            probabilities=ctx.current.scores,
-            outcome=outcome,
-            target=target,
-            min_group_size=ctx.spec.min_group_size,
-            **ctx.common(),
-        )
-        if note:
-            ctx.notes.append(note)
-            return
+    ctx.each_group(net_benefit_rows, probabilities=ctx.current.scores, outcome=ctx.numeric(target), target=target)
 
 
 def judgement_capacity(ctx: Context) -> int:

@@ -137,7 +137,7 @@ def label_choice_rows(ctx: Context, given: LabelScores) -> list[dict[str, Any]]:
     cohort, spec = ctx.cohort, ctx.spec
     op = parse_operating_point(given.operating_point)
     places = ctx.places.get(op.by)
-    models = []
+    compared: list[tuple[str, str, str, np.ndarray]] = []
     for label, scores in given.scores.items():
         values = np.asarray(scores, dtype=np.float64)
         if values.shape != (len(cohort),):
@@ -145,7 +145,10 @@ def label_choice_rows(ctx: Context, given: LabelScores) -> list[dict[str, Any]]:
                 f"label_choice_scores: the scores of label '{label}' hold {values.size:,} values for "
                 f"{len(cohort):,} people; give one score per audited person"
             )
-        name = f"{given.learner}[{label}]"
+        compared.append((f"{given.learner}[{label}]", given.kind, label, values))
+    if "need_true_next" in cohort.columns:  # the allocation that ranks people by their true need
+        compared.append(("flag by need_true_next", "oracle", "need_true_next", ctx.numeric("need_true_next")))
+    for name, _kind, label, values in compared:
         _shares(
             ctx.rows,
             model=name,
@@ -157,20 +160,5 @@ def label_choice_rows(ctx: Context, given: LabelScores) -> list[dict[str, Any]]:
             spec=spec,
             rng=ctx.rng,
         )
-        models.append({"name": name, "kind": given.kind, "target": label})
-    if "need_true_next" in cohort.columns:
-        need = ctx.numeric("need_true_next")
-        name = "flag by need_true_next"
-        _shares(
-            ctx.rows,
-            model=name,
-            label="need_true_next",
-            flagged=flag(need, op, places=places),
-            groupings=ctx.groupings,
-            targets=ctx.targets,
-            op_name=op.name,
-            spec=spec,
-            rng=ctx.rng,
-        )
-        models.append({"name": name, "kind": "oracle", "target": "need_true_next"})
+    models = [{"name": name, "kind": kind, "target": label} for name, kind, label, _ in compared]
     return models
