@@ -518,3 +518,12 @@ def test_threshold_sweep_equals_the_audits_threshold_rows():
     table = table.assign(operating_point=table["fraction"].map(fraction_name)).set_index(key).sort_index()
     assert rows.index.equals(table.index)
     np.testing.assert_array_equal(rows["value"].to_numpy(float), table["value"].to_numpy(float))
+
+
+def test_the_audit_sweeps_fractions_given_in_any_order():
+    # buckets need ascending capacities: the audit sorts a spec's shares (it once mixed them up)
+    scores, groups, need = _awkward_population(seed=6)
+    key = ["group", "operating_point", "metric"]
+    ascending = _tiny_audit(scores, need, groups, [0.01, 0.1, 0.25]).set_index(key).sort_index()
+    shuffled = _tiny_audit(scores, need, groups, [0.25, 0.01, 0.1, 0.01]).set_index(key).sort_index()
+    pd.testing.assert_frame_equal(ascending, shuffled)

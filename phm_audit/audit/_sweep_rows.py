@@ -70,8 +70,12 @@ def buckets_from_order(order: np.ndarray, ks: np.ndarray) -> np.ndarray:
 def capacities(
     n: int, fractions: Sequence[float] | np.ndarray | None, *, minimum: int = 1
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The sweep's shares of the population and their capacities k = ceil(share * n), at least ``minimum``."""
-    fr = np.asarray(DEFAULT_FRACTIONS if fractions is None else fractions, dtype=np.float64)
+    """The sweep's shares of the population, ascending and distinct, and their capacities k = ceil(share * n).
+
+    Sorted because :func:`buckets_from_order` needs ascending capacities (a spec may list its shares
+    in any order); each k is at least ``minimum``.
+    """
+    fr = np.unique(np.asarray(DEFAULT_FRACTIONS if fractions is None else fractions, dtype=np.float64))
     ks = np.array([capacity_for_share(f, n) for f in fr], dtype=np.int64)  # the same k as flag() uses
     return fr, np.clip(ks, minimum, n)
 
