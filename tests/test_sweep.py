@@ -341,7 +341,7 @@ def test_full_population_capacity_is_allowed():
     "change,match",
     [
         ({"groups": np.array(["a"] * 5)}, r"groups must hold one label per person \(6\)"),
-        ({"need": np.ones(5)}, r"need has 5 values but scores has 6"),
+        ({"need": np.ones(5)}, r"need has 5 values for 6 people"),
         ({"need": np.array([1.0, np.nan, 1, 1, 1, 1])}, r"need has 1 missing or infinite"),
         ({"scores": np.array([1.0, np.inf, 1, 1, 1, 1])}, r"scores has 1 missing or infinite"),
         ({"groups": np.array(["a", None, "b", "a", "b", "a"], dtype=object)}, r"groups has 1 missing labels"),

@@ -13,9 +13,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from phm_audit._checks import check_columns
 from phm_audit.audit._audit import prepare
 from phm_audit.audit._bootstrap import cell_table, percentile_interval
-from phm_audit.audit._groups import check_columns
 from phm_audit.audit._operating_points import flag, parse_operating_point
 from phm_audit.audit._result import CURVE_COLUMNS, AuditResult, RowBuilder
 from phm_audit.audit._spec import AuditSpec

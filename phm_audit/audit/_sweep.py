@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from phm_audit.audit._operating_points import check_scores
+from phm_audit._checks import as_scores
 from phm_audit.audit._stats import descending_order, safe_div
 from phm_audit.audit._sweep_rows import DEFAULT_FRACTIONS, SWEEP_METRICS, buckets_from_order, capacities, sweep_counts
 from phm_audit.exceptions import PhmInputError
@@ -121,13 +121,6 @@ def _check_fractions(fractions: Any, n: int) -> tuple[np.ndarray, np.ndarray, np
             "use larger fractions"
         )
     return fr, ks, back.reshape(-1)
-
-
-def _check_need(need: Any, n: int) -> np.ndarray:
-    values = check_scores(need, name="need")
-    if values.size != n:
-        raise PhmInputError(f"need has {values.size:,} values but scores has {n:,}; pass one need per person")
-    return values
 
 
 def _check_high_need(high_need: Any, n: int) -> np.ndarray:
@@ -257,9 +250,9 @@ def threshold_sweep(
         b  1    NaN        0.0          0.0
       all  1    0.0        0.0          1.0
     """
-    score = check_scores(scores)
+    score = as_scores(scores, None, "scores", verb="has", noun="values")
     n = score.size
-    need_values = _check_need(need, n)
+    need_values = as_scores(need, n, "need", verb="has", noun="values")
     codes, labels = _encode(groups, n, group_names)
     n_groups = len(labels)
     if len(set(labels)) != n_groups:
