@@ -103,9 +103,9 @@ def score_models(
         A built-in model without ``train``, training people who are also audited, or a model whose
         scores are not one finite number per audited person.
     """
+    from phm_audit._checks import as_scores
     from phm_audit.exceptions import PhmInputError
     from phm_audit.models import fit_and_score
-    from phm_audit.models._validation import as_scores
 
     scored = []
     for model in models:

@@ -184,12 +184,12 @@ def test_a_good_model_has_no_problems(cohort):
         (FitReturnsNone(), "fit(cohort) returned NoneType; it must return the model itself"),
         (FitRaises(), "fit(cohort) raised RuntimeError: cannot fit"),
         (ScoreRaises(), "score(cohort) raised KeyError"),
-        (ShortScores(), "returned 2999 scores for 3000 rows"),
-        (TwoColumns(), "returned shape (3000, 2)"),
+        (ShortScores(), "score(cohort) returned 2,999 scores for 3,000 people"),
+        (TwoColumns(), "returned an array of shape (3000, 2)"),
         (ReturnsList(), "returned a list; it must return a numpy array"),
         (Float32(), "returned dtype float32; it must return float64"),
-        (NaNScores(), "returned 300 NaN score(s)"),
-        (InfScores(), "returned 1 infinite score(s)"),
+        (NaNScores(), "returned 300 missing or infinite scores"),
+        (InfScores(), "returned 1 missing or infinite scores (the first at row 1: inf)"),
         (Random(), "score(cohort) is not deterministic"),
         (DeclaresTruth(), "features include ground-truth column(s) need_true while kind is 'rule'"),
         (ReadsTruthSecretly(), "score reads ground-truth column(s) n_conditions_true; only kind 'judgement'"),
@@ -228,7 +228,13 @@ def test_every_problem_is_reported_at_once(cohort):
             return s
 
     problems = check_risk_model(Many(), cohort)
-    for expected in ("kind 'oracle'", "returned NoneType", "dtype float32", "1 NaN", "reads ground-truth column(s)"):
+    for expected in (
+        "kind 'oracle'",
+        "returned NoneType",
+        "dtype float32",
+        "1 missing or infinite scores",
+        "reads ground-truth column(s)",
+    ):
         assert any(expected in p for p in problems), (expected, problems)
 
 

@@ -301,7 +301,7 @@ def test_a_callable_never_sees_labels_or_truth(parts):
         ("raises", "callable '_callables:raises' raised ValueError: the vendor's model needs column frailty_score"),
         ("wrong_shape", "returned an array of shape \\(\\d+, 2\\); expected one score per person"),
         ("too_short", "returned 9,\\d+ scores for 9,\\d+ people"),
-        ("with_nan", "NaN \\(first at row 1\\)"),
+        ("with_nan", "missing or infinite scores \\(the first at row 1: nan\\)"),
         ("words", "non-numeric scores \\(first: 'high' at row 1\\)"),
     ],
 )

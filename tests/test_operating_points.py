@@ -265,7 +265,7 @@ def test_operating_points_that_flag_nobody_or_everybody(op, match):
 
 
 def test_bad_scores():
-    with pytest.raises(PhmInputError, match=r"scores has 2 missing or infinite values \(the first at position 1"):
+    with pytest.raises(PhmInputError, match=r"scores has 2 missing or infinite values \(the first at row 2: nan\)"):
         flag(np.array([1.0, np.nan, 2.0, np.inf]), "top_k:1")
     with pytest.raises(PhmInputError, match="one-dimensional"):
         flag(np.ones((3, 2)), "top_k:1")

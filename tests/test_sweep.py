@@ -1,4 +1,9 @@
-"""The threshold sweep against a naive per-threshold computation, fairlearn, and its invariants."""
+"""The threshold sweep against a naive per-threshold computation, fairlearn, and its invariants.
+
+One kernel computes the sweep (:mod:`phm_audit.audit._sweep_rows`, the audit's ``thresholds``
+analysis); :func:`threshold_sweep` lays its counts out as a table. The properties at the end call
+that kernel, and ``audit()`` itself, directly.
+"""
 
 from __future__ import annotations
 
@@ -8,12 +13,14 @@ from functools import partial
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from phm_audit.audit import _sweep
+from phm_audit.audit import AuditSpec, _sweep, audit
 from phm_audit.audit._operating_points import OperatingPoint, flag, resolve_k
+from phm_audit.audit._stats import descending_order, safe_div
 from phm_audit.audit._sweep import DEFAULT_SWEEP_FRACTIONS, SWEEP_COLUMNS, SWEEP_METRICS, threshold_sweep
+from phm_audit.audit._sweep_rows import DEFAULT_FRACTIONS, buckets_from_order, capacities, fraction_name, sweep_counts
 from phm_audit.exceptions import PhmInputError
 
 KEY = ["group", "fraction", "metric"]
@@ -32,9 +39,13 @@ def naive_sweep(scores, groups, need, fractions, high_need=None):
     rows = []
     for f in fractions:
         op = OperatingPoint("top_pct", 100 * f)
-        k = resolve_k(op, scores)
-        flagged = flag(scores, op)
-        high = flag(need, OperatingPoint("top_k", k)) if high_need is None else high_need
+        everyone = f == 1  # flag() refuses an operating point that flags everybody; a sweep may reach it
+        k = n if everyone else resolve_k(op, scores)
+        flagged = np.ones(n, dtype=bool) if everyone else flag(scores, op)
+        if high_need is None:
+            high = np.ones(n, dtype=bool) if everyone else flag(need, OperatingPoint("top_k", k))
+        else:
+            high = high_need
         for label in [*labels, "all"]:
             member = np.ones(n, dtype=bool) if label == "all" else as_text == label
             size = member.sum()
@@ -275,6 +286,7 @@ def test_default_fractions_and_shape():
     n = 2000
     out = threshold_sweep(rng.random(n), rng.integers(1, 6, n), need=rng.random(n))
     assert len(DEFAULT_SWEEP_FRACTIONS) >= 100
+    assert DEFAULT_SWEEP_FRACTIONS == DEFAULT_FRACTIONS  # the audit's grid (AuditSpec.sweep_fractions=None)
     assert DEFAULT_SWEEP_FRACTIONS[0] == pytest.approx(0.005) and DEFAULT_SWEEP_FRACTIONS[-1] == pytest.approx(0.5)
     assert len(out) == len(SWEEP_METRICS) * 6 * len(DEFAULT_SWEEP_FRACTIONS)
     assert list(out["group"].unique()) == ["1", "2", "3", "4", "5", "all"]
@@ -329,7 +341,7 @@ def test_full_population_capacity_is_allowed():
     "change,match",
     [
         ({"groups": np.array(["a"] * 5)}, r"groups must hold one label per person \(6\)"),
-        ({"need": np.ones(5)}, r"need has 5 values but scores has 6"),
+        ({"need": np.ones(5)}, r"need has 5 values for 6 people"),
         ({"need": np.array([1.0, np.nan, 1, 1, 1, 1])}, r"need has 1 missing or infinite"),
         ({"scores": np.array([1.0, np.inf, 1, 1, 1, 1])}, r"scores has 1 missing or infinite"),
         ({"groups": np.array(["a", None, "b", "a", "b", "a"], dtype=object)}, r"groups has 1 missing labels"),
@@ -365,3 +377,153 @@ def test_docstring_examples_run():
     result = doctest.testmod(_sweep, optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
     assert result.attempted > 0
     assert result.failed == 0
+
+
+# --- the audit's kernel (analysis = thresholds) ------------------------------------------------
+
+
+@st.composite
+def kernel_inputs(draw):
+    """Scores and need with ties, 1 to 4 groups (some possibly empty), capacities as whole people."""
+    n = draw(st.integers(min_value=2, max_value=50), label="n")
+    scores = np.asarray(draw(st.lists(st.integers(0, 5), min_size=n, max_size=n)), dtype=np.float64)
+    need = np.asarray(draw(st.lists(st.integers(0, 4), min_size=n, max_size=n)), dtype=np.float64) * 10
+    n_groups = draw(st.integers(1, 4), label="n_groups")
+    codes = np.asarray(draw(st.lists(st.integers(0, n_groups - 1), min_size=n, max_size=n)), dtype=np.intp)
+    ks = draw(st.lists(st.integers(1, n), min_size=1, max_size=7, unique=True), label="ks")
+    return scores, need, codes, n_groups, np.sort(np.asarray(ks)) / n
+
+
+def _kernel(scores, need, codes, n_groups, fractions, *, n_boot=0, need_buckets=None):
+    """The audit's path: capacities, one sort each by score and need, buckets, cumulative counts."""
+    _, ks = capacities(scores.size, fractions)
+    if need_buckets is None:
+        need_buckets = buckets_from_order(descending_order(need), ks)
+    score_buckets = buckets_from_order(descending_order(scores), ks)
+    rng = np.random.default_rng(0)
+    counts = sweep_counts(codes, n_groups, score_buckets, need_buckets, need, ks.size, n_boot=n_boot, rng=rng)
+    return ks, counts
+
+
+def _top(values: np.ndarray, k: int) -> np.ndarray:
+    """The k highest values, ties to the earlier position (the documented rule; k may be everyone)."""
+    mask = np.zeros(values.size, dtype=bool)
+    mask[np.lexsort((np.arange(values.size), -values))[:k]] = True
+    return mask
+
+
+@settings(max_examples=150, deadline=None)
+@given(kernel_inputs())
+def test_audit_kernel_counts_equal_a_brute_force_count_per_threshold(inputs):
+    scores, need, codes, n_groups, fractions = inputs
+    ks, counts = _kernel(scores, need, codes, n_groups, fractions)
+    np.testing.assert_array_equal(ks, np.round(fractions * scores.size).astype(int))
+    member = codes[None, :] == np.arange(n_groups)[:, None]  # (G, N): a brute force may loop and mask
+    np.testing.assert_array_equal(counts.size[0, :, 0], member.sum(axis=1))
+    np.testing.assert_allclose(counts.need[0, :, 0], (member * need).sum(axis=1), rtol=1e-12)
+    for j, k in enumerate(ks):
+        flagged, high = _top(scores, k), _top(need, k)
+        np.testing.assert_array_equal(counts.flagged[0, :, j], (member & flagged).sum(axis=1))
+        np.testing.assert_array_equal(counts.high_need[0, :, j], (member & high).sum(axis=1))
+        np.testing.assert_array_equal(counts.both[0, :, j], (member & flagged & high).sum(axis=1))
+        np.testing.assert_allclose(counts.need_flagged[0, :, j], (member & flagged) @ need, rtol=1e-12, atol=1e-12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(kernel_inputs())
+def test_audit_kernel_invariants_hold_in_the_data_and_every_bootstrap_replicate(inputs):
+    scores, need, codes, n_groups, fractions = inputs
+    ks, counts = _kernel(scores, need, codes, n_groups, fractions, n_boot=5)
+    for counted in (counts.flagged, counts.high_need, counts.both, counts.need_flagged):
+        assert np.all(np.diff(counted, axis=2) >= -1e-9)  # more places never flag fewer
+    assert np.all(counts.both <= np.minimum(counts.flagged, counts.high_need))
+    assert np.all(counts.flagged <= counts.size)
+    # exactly k flagged, and k with high need, at each capacity: the groups add up to everyone
+    np.testing.assert_array_equal(counts.flagged[0].sum(axis=0), ks)
+    np.testing.assert_array_equal(counts.high_need[0].sum(axis=0), ks)
+    assert counts.size[0].sum() == scores.size
+    _, everyone = _kernel(scores, need, np.zeros_like(codes), 1, fractions)
+    for name in ("flagged", "high_need", "both", "size"):
+        np.testing.assert_array_equal(getattr(counts, name)[:1].sum(axis=1), getattr(everyone, name)[:, 0])
+    for metric, (num, den) in counts.parts().items():
+        values = safe_div(num, den)
+        defined = values[np.isfinite(values)]
+        assert np.all((defined >= 0) & (defined <= 1 + 1e-12)), metric
+
+
+@settings(max_examples=150, deadline=None)
+@given(kernel_inputs(), st.data())
+def test_audit_kernel_unmet_need_falls_as_capacity_grows_for_a_fixed_high_need(inputs, data):
+    scores, need, codes, n_groups, fractions = inputs
+    high = np.asarray(data.draw(st.lists(st.booleans(), min_size=scores.size, max_size=scores.size)))
+    t = fractions.size
+    _, counts = _kernel(scores, need, codes, n_groups, fractions, need_buckets=np.where(high, 0, t), n_boot=3)
+    np.testing.assert_array_equal(counts.high_need[0, :, 0], [(high & (codes == g)).sum() for g in range(n_groups)])
+    unmet = safe_div(*counts.parts()["unmet_need_rate"])
+    for rate in unmet.reshape(-1, t):  # each replicate and group, along the capacities
+        defined = rate[np.isfinite(rate)]
+        assert np.all((defined >= 0) & (defined <= 1))
+        assert defined.size in (0, t) and np.all(np.diff(defined) <= 1e-12)
+
+
+def test_unmet_need_can_rise_when_high_need_moves_with_capacity():
+    # not an invariant of the audit's definition (high need = the k highest need): the k newly flagged
+    # and the k newly in need need not overlap. Scores rank a, b, c, d; need ranks b, a, d, c.
+    scores = np.array([4.0, 3.0, 2.0, 1.0])
+    need = np.array([3.0, 4.0, 1.0, 2.0])
+    _, counts = _kernel(scores, need, np.zeros(4, dtype=np.intp), 1, np.array([0.25, 0.5, 0.75]))
+    unmet = safe_div(*counts.parts()["unmet_need_rate"])[0, 0]
+    np.testing.assert_allclose(unmet, [1.0, 0.0, 1 / 3])
+
+
+def _tiny_audit(scores, need, codes, fractions):
+    cohort = pd.DataFrame({"patient_id": np.arange(scores.size), "g": codes, "cost_next": need, "need_true_next": need})
+    spec = AuditSpec(
+        attributes=["g"],
+        intersections=[],
+        operating_points=["top_k:1"],
+        need_targets=["need_true_next"],
+        analyses=["thresholds"],
+        sweep_fractions=tuple(fractions),
+        n_boot=0,
+        min_group_size=1,
+    )
+    return audit(cohort, {"m": scores}, spec).table()
+
+
+@settings(max_examples=40, deadline=None)
+@given(kernel_inputs())
+def test_audit_threshold_rows_equal_a_brute_force_sweep(inputs):
+    scores, need, codes, _, fractions = inputs
+    assume(np.unique(codes).size >= 2)  # the audit refuses a group column with one value
+    table = _tiny_audit(scores, need, codes, fractions)
+    ours = table.set_index(["group", "operating_point", "metric"]).sort_index()
+    naive = naive_sweep(scores, codes, need, fractions).query("group != 'all'")
+    naive = naive.assign(operating_point=naive["fraction"].map(fraction_name))
+    naive = naive.set_index(["group", "operating_point", "metric"]).sort_index()
+    assert ours.index.equals(naive.index)
+    np.testing.assert_allclose(ours["value"].to_numpy(float), naive["value"].to_numpy(float), rtol=0, atol=1e-12)
+    # n is the denominator, except for need_captured (the group's size)
+    n = np.where(naive.index.get_level_values("metric") == "need_captured", naive["n"], naive["denominator"])
+    np.testing.assert_array_equal(ours["n"].to_numpy(float), n)
+
+
+def test_threshold_sweep_equals_the_audits_threshold_rows():
+    # one kernel: the public table and the audit's rows are the same numbers, to the last bit
+    scores, groups, need = _awkward_population(seed=5)
+    fractions = FRACTIONS[FRACTIONS <= 0.5]
+    key = ["group", "operating_point", "metric"]
+    rows = _tiny_audit(scores, need, groups, fractions).set_index(key).sort_index()
+    table = threshold_sweep(scores, groups, need=need, fractions=fractions).query("group != 'all'")
+    table = table.assign(operating_point=table["fraction"].map(fraction_name)).set_index(key).sort_index()
+    assert rows.index.equals(table.index)
+    np.testing.assert_array_equal(rows["value"].to_numpy(float), table["value"].to_numpy(float))
+
+
+def test_the_audit_sweeps_fractions_given_in_any_order():
+    # buckets need ascending capacities: the audit sorts a spec's shares (it once mixed them up)
+    scores, groups, need = _awkward_population(seed=6)
+    key = ["group", "operating_point", "metric"]
+    ascending = _tiny_audit(scores, need, groups, [0.01, 0.1, 0.25]).set_index(key).sort_index()
+    shuffled = _tiny_audit(scores, need, groups, [0.25, 0.01, 0.1, 0.01]).set_index(key).sort_index()
+    pd.testing.assert_frame_equal(ascending, shuffled)

@@ -8,9 +8,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from phm_audit._checks import as_scores, check_columns
 from phm_audit.audit._analyses import REGISTRY, Context, LabelScores, pair_rng
 from phm_audit.audit._analyses import need_strata as _need_strata  # noqa: F401  (the explanations import it)
-from phm_audit.audit._groups import Grouping, check_columns, encode_groups, intersection_name
+from phm_audit.audit._groups import Grouping, encode_groups, intersection_name
 from phm_audit.audit._operating_points import OperatingPoint, describe_point, parse_operating_point
 from phm_audit.audit._result import CURVE_COLUMNS, AuditResult, RowBuilder
 from phm_audit.audit._spec import AuditSpec, ScoredModel
@@ -42,19 +43,7 @@ def _check_scores(models: list[ScoredModel], cohort: pd.DataFrame) -> None:
     if len(set(names)) != len(names):
         raise PhmInputError(f"model names must be unique; got {names}")
     for m in models:
-        if m.scores.size != len(cohort):
-            raise PhmInputError(
-                f"model '{m.name}' has {m.scores.size:,} scores but the cohort has {len(cohort):,} people; "
-                "score the same people, in the same order"
-            )
-        bad = ~np.isfinite(m.scores)
-        if bad.any():
-            first = int(np.flatnonzero(bad)[0])
-            who = f"patient_id {cohort['patient_id'].iloc[first]}" if "patient_id" in cohort else f"row {first + 1}"
-            raise PhmInputError(
-                f"model '{m.name}' has {int(bad.sum()):,} missing or infinite scores (first at {who}); "
-                "score everyone, or remove the people the model cannot score and say so"
-            )
+        as_scores(m.scores, len(cohort), f"model '{m.name}'", verb="has")
 
 
 def _numeric_target(cohort: pd.DataFrame, name: str) -> np.ndarray:

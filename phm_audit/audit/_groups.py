@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from phm_audit._checks import check_columns  # also imported from here by _audit.py and _explain.py
 from phm_audit.exceptions import PhmInputError, closest
 
 __all__ = ["Grouping", "encode_groups", "intersection_name"]
@@ -96,14 +97,6 @@ def _encode_one(column: pd.Series) -> tuple[np.ndarray, list[str]]:
         codes = np.where(codes < 0, len(cats), codes)
         cats.append(MISSING)
     return codes, cats
-
-
-def check_columns(frame: pd.DataFrame, columns: Sequence[str], what: str) -> None:
-    """Raise a :class:`PhmInputError` naming every missing column, with the closest match."""
-    missing = [c for c in columns if c not in frame.columns]
-    if missing:
-        hints = "; ".join(f"'{c}'{closest(c, map(str, frame.columns))}" for c in missing)
-        raise PhmInputError(f"{what}: column(s) not found: {hints}")
 
 
 def encode_groups(

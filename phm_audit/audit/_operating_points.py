@@ -40,6 +40,7 @@ from typing import Any, Literal, cast, get_args
 
 import numpy as np
 
+from phm_audit._checks import as_scores
 from phm_audit.exceptions import PhmInputError, PhmTypeError, closest
 
 __all__ = [
@@ -47,7 +48,6 @@ __all__ = [
     "OperatingPoint",
     "OperatingPointKind",
     "capacity_for_share",
-    "check_scores",
     "describe_point",
     "flag",
     "parse_operating_point",
@@ -304,48 +304,6 @@ def _capacity(op: OperatingPoint, n: int) -> int:
     return math.floor(x + 0.5 + _RTOL * max(1.0, abs(x)))
 
 
-def check_scores(scores: Any, *, name: str = "scores") -> np.ndarray:
-    """Validate a score array: one-dimensional, numeric, finite, non-empty; return it as float64.
-
-    Parameters
-    ----------
-    scores : array-like
-        The scores (higher = higher risk).
-    name : str, default "scores"
-        Argument name used in error messages.
-
-    Returns
-    -------
-    ndarray of float64
-
-    Raises
-    ------
-    PhmInputError
-        If the array is empty, not one-dimensional, not numeric or holds missing or infinite values.
-
-    Examples
-    --------
-    >>> check_scores([0.2, 0.1])
-    array([0.2, 0.1])
-    """
-    try:
-        array = np.asarray(scores, dtype=np.float64)
-    except (TypeError, ValueError) as error:
-        raise PhmInputError(f"{name} must be numeric; could not read it as numbers ({error})") from error
-    if array.ndim != 1:
-        raise PhmInputError(f"{name} must be one-dimensional (one value per person); got shape {array.shape}")
-    if array.size == 0:
-        raise PhmInputError(f"{name} is empty; pass one value per person")
-    bad = ~np.isfinite(array)
-    if bad.any():
-        first = int(np.flatnonzero(bad)[0])
-        raise PhmInputError(
-            f"{name} has {int(bad.sum()):,} missing or infinite values (the first at position {first}: "
-            f"{array[first]}); remove those people or fill their values"
-        )
-    return array
-
-
 def resolve_k(op: str | OperatingPoint, scores: Any) -> int:
     """How many people an operating point flags among ``scores``.
 
@@ -376,7 +334,7 @@ def resolve_k(op: str | OperatingPoint, scores: Any) -> int:
     (30, 5, 10)
     """
     op = parse_operating_point(op)
-    values = check_scores(scores)
+    values = as_scores(scores, None, "scores", verb="has", noun="values")
     n = values.size
     if op.kind == "score_ge":
         k = int(np.count_nonzero(values >= op.value))
@@ -450,7 +408,7 @@ def flag(scores: Any, op: str | OperatingPoint, *, places: Any = None) -> np.nda
     array([ True,  True,  True, False, False])
     """
     op = parse_operating_point(op)
-    values = check_scores(scores)
+    values = as_scores(scores, None, "scores", verb="has", noun="values")
     if op.by is not None:
         return _flag_per_place(values, op, places)
     k = resolve_k(op, values)

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from phm_audit._checks import check_int
 from phm_audit.exceptions import PhmInputError, PhmTypeError
 
 __all__ = ["AuditSpec", "ScoredModel", "is_cost_label"]
@@ -190,7 +191,7 @@ class AuditSpec:
             object.__setattr__(self, "sweep_fractions", tuple(float(x) for x in fr))
         if not -1 < self.raise_bar_change < 1:
             raise PhmInputError(f"raise_bar_change must lie between -1 and 1 (e.g. -0.02); got {self.raise_bar_change}")
-        _check_int(self.raise_bar_steps, "raise_bar_steps", 1)
+        check_int(self.raise_bar_steps, "raise_bar_steps", 1)
         if not self.attributes and not self.intersections:
             raise PhmInputError("an audit needs at least one protected attribute (attributes=...)")
         for it in self.intersections:
@@ -198,12 +199,12 @@ class AuditSpec:
                 raise PhmInputError(f"an intersection needs two or more attributes; got {list(it)}")
         if not self.operating_points:
             raise PhmInputError("an audit needs at least one operating point, e.g. 'top_pct:3'")
-        _check_int(self.min_group_size, "min_group_size", 1)
+        check_int(self.min_group_size, "min_group_size", 1)
         if self.explain_sample_size is not None:
-            _check_int(self.explain_sample_size, "explain_sample_size", 1)
-        _check_int(self.explain_background_size, "explain_background_size", 1)
-        _check_int(self.n_boot, "n_boot", 0)
-        _check_int(self.n_score_bins, "n_score_bins", 2)
+            check_int(self.explain_sample_size, "explain_sample_size", 1)
+        check_int(self.explain_background_size, "explain_background_size", 1)
+        check_int(self.n_boot, "n_boot", 0)
+        check_int(self.n_score_bins, "n_score_bins", 2)
         if not 0.5 < self.confidence < 1:
             raise PhmInputError(f"confidence must lie between 0.5 and 1, e.g. 0.95; got {self.confidence}")
         strata = np.asarray(self.need_strata)
@@ -293,13 +294,6 @@ def _names(values: Sequence[str] | str, what: str) -> list[str]:
     if isinstance(values, str):
         raise PhmTypeError(f"{what} must be a list of column names, not the single string '{values}'")
     return [str(v) for v in values]
-
-
-def _check_int(value: object, name: str, low: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise PhmTypeError(f"{name} must be a whole number; got {value!r}")
-    if value < low:
-        raise PhmInputError(f"{name} must be at least {low}; got {value}")
 
 
 @dataclass(frozen=True)

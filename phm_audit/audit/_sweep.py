@@ -1,19 +1,15 @@
-"""The threshold sweep: every per-group metric at every capacity, from one sort by score.
+"""The threshold sweep as a tidy table: every per-group metric at every capacity, from one sort by score.
 
 How it is computed
 ------------------
-Let k_1 < k_2 < ... < k_T be the capacities. In the stable descending order of the scores (the tie
-rule of :mod:`phm_audit.audit._operating_points`), the person at position p is flagged at capacity
-k_j exactly when p < k_j, so the first capacity that flags them, their *bucket*, is the number of
-k_j <= p. With one sort by score each person gets a score bucket b_s, and with one sort by need a
-need bucket b_n (high need at capacity k_j = among the k_j highest need). At capacity k_j:
-
-- flagged = b_s <= j; high need = b_n <= j; flagged with high need = max(b_s, b_n) <= j.
-
-So one ``np.bincount`` per quantity over (group, bucket) cells, then a cumulative sum along the
-buckets, gives every count and every need total for every group at every capacity. The cost is the
-two sorts, O(N log N), plus O(N + G x T) counting; there is no pass per threshold and no N x G
-array.
+Through the audit's own kernel, :mod:`phm_audit.audit._sweep_rows` (``analysis = thresholds``):
+the same capacities (:func:`~phm_audit.audit._sweep_rows.capacities`), the same buckets
+(:func:`~phm_audit.audit._sweep_rows.buckets_from_order`: a person's first capacity at which they
+are among the k highest scores, or the k highest need) and the same cumulative sums per group
+(:func:`~phm_audit.audit._sweep_rows.sweep_counts`) and metric definitions
+(:meth:`~phm_audit.audit._sweep_rows.SweepCounts.parts`), without the bootstrap. This module only
+checks the arguments and lays the counts out as a long table. The cost is three sorts, O(N log N),
+plus counting over at most G x (T + 1)^2 cells; there is no pass per threshold and no N x G array.
 """
 
 from __future__ import annotations
@@ -24,25 +20,16 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from phm_audit.audit._operating_points import capacity_for_share, check_scores
+from phm_audit._checks import as_scores
+from phm_audit.audit._stats import descending_order, safe_div
+from phm_audit.audit._sweep_rows import DEFAULT_FRACTIONS, SWEEP_METRICS, buckets_from_order, capacities, sweep_counts
 from phm_audit.exceptions import PhmInputError
 
 __all__ = ["DEFAULT_SWEEP_FRACTIONS", "OVERALL", "SWEEP_COLUMNS", "SWEEP_METRICS", "threshold_sweep"]
 
-#: Default capacities of the sweep: 100 shares of the population from 0.5% to 50%.
-DEFAULT_SWEEP_FRACTIONS: tuple[float, ...] = tuple(float(x) for x in np.linspace(0.005, 0.5, 100))
-
-#: Metrics of the sweep, in the order of the output.
-SWEEP_METRICS: tuple[str, ...] = (
-    "selection_rate",
-    "flagged_share",
-    "high_need_share",
-    "need_captured",
-    "unmet_need_rate",
-    "tpr",
-    "fpr",
-    "ppv",
-)
+#: Default capacities of the sweep: the audit's (``AuditSpec.sweep_fractions`` left out), 100 shares
+#: of the population from 0.5% to 50% in steps of 0.5%.
+DEFAULT_SWEEP_FRACTIONS: tuple[float, ...] = DEFAULT_FRACTIONS
 
 #: Columns of the frame :func:`threshold_sweep` returns.
 SWEEP_COLUMNS: tuple[str, ...] = ("group", "fraction", "k", "metric", "value", "numerator", "denominator", "n")
@@ -116,7 +103,8 @@ def _encode(groups: Any, n: int, group_names: Sequence[Any] | None) -> tuple[np.
     return np.asarray(codes, dtype=np.intp), [_label(u) for u in uniques]
 
 
-def _check_fractions(fractions: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
+def _check_fractions(fractions: Any, n: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The caller's fractions, the capacities of the distinct ones (ascending), and each fraction's index into them."""
     fr = np.atleast_1d(np.asarray(DEFAULT_SWEEP_FRACTIONS if fractions is None else fractions, dtype=np.float64))
     if fr.ndim != 1 or fr.size == 0:
         raise PhmInputError(f"fractions must be a non-empty list of shares of the population; got shape {fr.shape}")
@@ -125,20 +113,14 @@ def _check_fractions(fractions: Any, n: int) -> tuple[np.ndarray, np.ndarray]:
         raise PhmInputError(
             f"fractions must be shares of the population in (0, 1], e.g. 0.03 for the top 3%; got {float(fr[bad][0])!r}"
         )
-    ks = np.array([capacity_for_share(f, n) for f in fr], dtype=np.int64)  # a loop over thresholds, not people
+    distinct, back = np.unique(fr, return_inverse=True)
+    distinct, ks = capacities(n, distinct, minimum=0)
     if (ks == 0).any():
         raise PhmInputError(
-            f"fraction {float(fr[ks == 0][0])!r} of a population of {n:,} is a capacity of 0 people; "
+            f"fraction {float(distinct[ks == 0][0])!r} of a population of {n:,} is a capacity of 0 people; "
             "use larger fractions"
         )
-    return fr, ks
-
-
-def _check_need(need: Any, n: int) -> np.ndarray:
-    values = check_scores(need, name="need")
-    if values.size != n:
-        raise PhmInputError(f"need has {values.size:,} values but scores has {n:,}; pass one need per person")
-    return values
+    return fr, ks, back.reshape(-1)
 
 
 def _check_high_need(high_need: Any, n: int) -> np.ndarray:
@@ -153,21 +135,6 @@ def _check_high_need(high_need: Any, n: int) -> np.ndarray:
             )
         mask = mask.astype(bool)
     return mask
-
-
-def _buckets(values: np.ndarray, ks: np.ndarray) -> np.ndarray:
-    """Each person's first capacity index j with them among the ks[j] highest values (stable tie rule).
-
-    ``ks`` must be sorted ascending; people flagged at no capacity get ``len(ks)``.
-    """
-    n = values.size
-    order = np.argsort(-values, kind="stable")
-    # positions p in the sorted order fall in bucket j = #{ks <= p}: runs of equal buckets
-    run_lengths = np.diff(np.concatenate(([0], ks, [n])))
-    by_position = np.repeat(np.arange(ks.size + 1, dtype=np.intp), run_lengths)
-    buckets = np.empty(n, dtype=np.intp)
-    buckets[order] = by_position
-    return buckets
 
 
 def threshold_sweep(
@@ -185,7 +152,8 @@ def threshold_sweep(
     At each capacity k = ceil(f x N) for a share ``f`` of the population, the k highest scores are
     flagged, with the tie rule of :func:`phm_audit.audit.flag`: descending score, then ascending
     position in the input. The result equals flagging with ``flag(scores, "top_k:k")`` at each
-    capacity, but is computed with one sort and cumulative counts (see the module notes).
+    capacity, but is computed with one sort and cumulative counts, by the kernel of the audit's
+    threshold sweep (``analysis = thresholds``; see the module notes), so its numbers are the audit's.
 
     Parameters
     ----------
@@ -204,7 +172,8 @@ def threshold_sweep(
         applied to need; high need then changes with k.
     fractions : sequence of float, optional
         Capacities as shares of the population, in (0, 1]. Default :data:`DEFAULT_SWEEP_FRACTIONS`,
-        100 points from 0.005 to 0.5. Any order; the output keeps it.
+        the audit's grid (``AuditSpec.sweep_fractions`` left out): 100 points from 0.005 to 0.5 in
+        steps of 0.005. Any order; the output keeps it.
     group_names : sequence, optional
         Labels of the groups when ``groups`` holds integer codes 0..G-1 (group ``i`` is called
         ``group_names[i]``; codes never used are reported as empty groups).
@@ -244,8 +213,9 @@ def threshold_sweep(
 
     Notes
     -----
-    Cost: one stable sort by score and (for the default high need) one by need, O(N log N), plus
-    O(N + G x T) counting for G groups and T capacities. ``need_captured`` is non-decreasing in k
+    Cost: one stable sort by score, (for the default high need) one by need and one of the
+    (group, score bucket, need bucket) cells, O(N log N), plus counting over at most G x (T + 1)^2
+    cells for G groups and T capacities. ``need_captured`` is non-decreasing in k
     when need is non-negative.
 
     Examples
@@ -280,9 +250,9 @@ def threshold_sweep(
         b  1    NaN        0.0          0.0
       all  1    0.0        0.0          1.0
     """
-    score = check_scores(scores)
+    score = as_scores(scores, None, "scores", verb="has", noun="values")
     n = score.size
-    need_values = _check_need(need, n)
+    need_values = as_scores(need, n, "need", verb="has", noun="values")
     codes, labels = _encode(groups, n, group_names)
     n_groups = len(labels)
     if len(set(labels)) != n_groups:
@@ -291,69 +261,39 @@ def threshold_sweep(
         raise PhmInputError(
             f"a group is called '{OVERALL}', the label of the whole-population rows; rename it or pass overall=False"
         )
-    fr, ks = _check_fractions(fractions, n)
+    fr, ks, back = _check_fractions(fractions, n)
     fixed_high = None if high_need is None else _check_high_need(high_need, n)
 
-    # the distinct capacities, ascending; results are mapped back to the caller's order at the end
-    uniq_ks, back = np.unique(ks, return_inverse=True)
-    t = uniq_ks.size
-    side = t + 1
-    cells = codes * side  # a person's row of (group, bucket) cells
-    size = n_groups * side
-
-    def cumulative(index: np.ndarray, weights: np.ndarray | None = None) -> np.ndarray:
-        # (G, T): cumulative count (or weight) per group over buckets 0..j
-        hist = np.bincount(cells + index, weights=weights, minlength=size).reshape(n_groups, side)
-        return np.cumsum(hist, axis=1)[:, :t].astype(np.float64)
-
-    score_bucket = _buckets(score, uniq_ks)
-    flagged = cumulative(score_bucket)
-    need_flagged = cumulative(score_bucket, need_values)
-    group_size = np.bincount(codes, minlength=n_groups).astype(np.float64)
-    group_need = np.bincount(codes, weights=need_values, minlength=n_groups)
+    # the audit's kernel, on the distinct capacities (ascending); mapped back to the caller's order at the end
+    t = ks.size
+    score_buckets = buckets_from_order(descending_order(score), ks)
     if fixed_high is None:
-        need_bucket = _buckets(need_values, uniq_ks)
-        high = cumulative(need_bucket)
-        both = cumulative(np.maximum(score_bucket, need_bucket))
-    else:
-        high = np.repeat(np.bincount(codes[fixed_high], minlength=n_groups).astype(np.float64)[:, None], t, axis=1)
-        both = np.cumsum(
-            np.bincount((cells + score_bucket)[fixed_high], minlength=size).reshape(n_groups, side), axis=1
-        )[:, :t].astype(np.float64)
-
-    sizes = np.repeat(group_size[:, None], t, axis=1)
-    needs = np.repeat(group_need[:, None], t, axis=1)
+        need_buckets = buckets_from_order(descending_order(need_values), ks)
+    else:  # a fixed high need: high at every capacity (bucket 0) or at none (bucket t)
+        need_buckets = np.where(fixed_high, 0, t)
+    counts = sweep_counts(codes, n_groups, score_buckets, need_buckets, need_values, t)
+    tables = [counts, counts.pooled()] if overall else [counts]
     if overall:
-        flagged, need_flagged, high, both, sizes, needs = (
-            np.vstack([a, a.sum(axis=0, keepdims=True)]) for a in (flagged, need_flagged, high, both, sizes, needs)
-        )
         labels = [*labels, OVERALL]
+    parts = [(c.parts(), c.flagged.shape[1:]) for c in tables]  # replicate 0 of each: (groups, capacities)
+
+    def laid_out(side: int) -> np.ndarray:
+        # numerators (side 0) or denominators (1) as (metrics, groups, fractions in the caller's order)
+        blocks = [np.stack([np.broadcast_to(p[m][side][0], shape) for m in SWEEP_METRICS]) for p, shape in parts]
+        return np.concatenate(blocks, axis=1)[:, :, back]
+
+    num, den = laid_out(0), laid_out(1)
+    value = safe_div(num, den)
     rows_g = len(labels)
-    total_flagged = np.broadcast_to(uniq_ks.astype(np.float64)[None, :], (rows_g, t))
-    total_high = np.broadcast_to(high[:n_groups].sum(axis=0, keepdims=True), (rows_g, t))
-    parts = {  # metric: (numerator, denominator), each (groups, capacities)
-        "selection_rate": (flagged, sizes),
-        "flagged_share": (flagged, total_flagged),
-        "high_need_share": (high, total_high),
-        "need_captured": (need_flagged, needs),
-        "unmet_need_rate": (high - both, high),
-        "tpr": (both, high),
-        "fpr": (flagged - both, sizes - high),
-        "ppv": (both, flagged),
-    }
-    num = np.stack([parts[m][0] for m in SWEEP_METRICS])[:, :, back]  # (metrics, groups, fractions)
-    den = np.stack([parts[m][1] for m in SWEEP_METRICS])[:, :, back]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        value = np.where(den != 0, num / np.where(den != 0, den, 1.0), np.nan)
+    group_n = np.concatenate([c.size[0, :, 0] for c in tables]).astype(np.int64)
 
     m_count, n_fr = len(SWEEP_METRICS), fr.size
     shape = (m_count, rows_g, n_fr)
-    group_n = sizes[:, 0].astype(np.int64)
     return pd.DataFrame(
         {
             "group": np.broadcast_to(np.asarray(labels, dtype=object)[None, :, None], shape).ravel(),
             "fraction": np.broadcast_to(fr[None, None, :], shape).ravel(),
-            "k": np.broadcast_to(ks[None, None, :], shape).ravel(),
+            "k": np.broadcast_to(ks[back][None, None, :], shape).ravel(),
             "metric": np.broadcast_to(np.asarray(SWEEP_METRICS, dtype=object)[:, None, None], shape).ravel(),
             "value": value.ravel(),
             "numerator": num.ravel(),

@@ -14,10 +14,10 @@ from typing import Any
 import pandas as pd
 
 from phm_audit._argtypes import at_least
+from phm_audit._checks import check_columns
 from phm_audit._io import read_table
 from phm_audit._progress import Progress
 from phm_audit.audit._audit import audit
-from phm_audit.audit._groups import check_columns
 from phm_audit.audit._input_checks import check_outcome_columns, check_score_column
 from phm_audit.audit._result import AuditResult
 from phm_audit.audit._spec import DEFAULT_OPERATING_POINTS, AuditSpec, ScoredModel

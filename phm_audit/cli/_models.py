@@ -14,10 +14,11 @@ from typing import Any
 import pandas as pd
 
 from phm_audit._argtypes import whole_number
+from phm_audit._checks import as_scores
 from phm_audit._io import _check_parent, _format, write_table
 from phm_audit.exceptions import PhmInputError
 from phm_audit.models._registry import describe, get_model, is_learner, list_models
-from phm_audit.models._validation import as_scores, format_list, patient_ids
+from phm_audit.models._validation import format_list, patient_ids
 
 __all__ = [
     "SUPPLIED_SOURCES",

@@ -11,14 +11,9 @@ import pandas as pd
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.exceptions import NotFittedError
 
-from phm_audit.exceptions import PhmInputError, PhmTypeError
-from phm_audit.models._validation import (
-    as_scores,
-    check_columns,
-    check_no_outcomes,
-    id_normal,
-    patient_ids,
-)
+from phm_audit._checks import as_scores, check_columns, check_int
+from phm_audit.exceptions import PhmInputError
+from phm_audit.models._validation import check_no_outcomes, id_normal, patient_ids
 from phm_audit.synth._schema import CONDITIONS
 
 __all__ = [
@@ -173,11 +168,7 @@ class GradientBoostingRiskModel:
 
     def _check_params(self) -> None:
         for attr, low in (("max_train_rows", 100), ("max_iter", 1), ("max_leaf_nodes", 2), ("min_samples_leaf", 1)):
-            value = getattr(self, attr)
-            if isinstance(value, bool) or not isinstance(value, int | np.integer):
-                raise PhmTypeError(f"{attr} must be a whole number; got {value!r}")
-            if value < low:
-                raise PhmInputError(f"{attr} must be at least {low}; got {value}")
+            check_int(getattr(self, attr), attr, low)
         if not 0 < float(self.learning_rate) <= 1:
             raise PhmInputError(f"learning_rate must be in (0, 1]; got {self.learning_rate}")
         if self.target in self.features:

@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from phm_audit._checks import as_scores
+from phm_audit.exceptions import PhmInputError
 from phm_audit.models._protocol import MODEL_KINDS
 from phm_audit.models._validation import columns_of_role, format_list
 
@@ -75,18 +77,12 @@ def _check_score_array(scores: Any, n: int, what: str) -> list[str]:
     if not isinstance(scores, np.ndarray):
         return [f"{what} returned a {type(scores).__name__}; it must return a numpy array"]
     problems = []
-    if scores.ndim != 1:
-        problems.append(f"{what} returned shape {scores.shape}; it must return shape ({n},), one score per row")
-    elif scores.shape[0] != n:
-        problems.append(f"{what} returned {scores.shape[0]} scores for {n} rows; it must return one per row")
     if scores.dtype != np.float64:
         problems.append(f"{what} returned dtype {scores.dtype}; it must return float64")
-    if scores.dtype.kind in "biuf":
-        values = scores.astype(np.float64)
-        if np.isnan(values).any():
-            problems.append(f"{what} returned {int(np.isnan(values).sum())} NaN score(s); every score must be finite")
-        if np.isinf(values).any():
-            problems.append(f"{what} returned {int(np.isinf(values).sum())} infinite score(s)")
+    try:  # shape, length, numbers, finite: the check every model's scores pass (the first problem found)
+        as_scores(scores, n, what)
+    except PhmInputError as error:
+        problems.insert(0, str(error))
     return problems
 
 

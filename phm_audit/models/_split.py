@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from phm_audit._checks import as_scores, check_int
 from phm_audit.exceptions import PhmInputError, PhmTypeError
 from phm_audit.models._protocol import RiskModel
-from phm_audit.models._validation import ID_COLUMN, as_scores, id_uniform, patient_ids
+from phm_audit.models._validation import ID_COLUMN, id_uniform, patient_ids
 
 __all__ = ["check_disjoint", "fit_and_score", "split_cohort"]
 
@@ -70,10 +71,9 @@ def split_cohort(
         raise PhmTypeError(f"train_fraction must be a number; got {train_fraction!r}")
     if not 0 < float(train_fraction) < 1:
         raise PhmInputError(f"train_fraction must be between 0 and 1 (exclusive); got {train_fraction}")
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise PhmTypeError(f"seed must be a whole number; got {seed!r}")
+    seed = check_int(seed, "seed")
     ids = patient_ids(cohort)
-    in_train = id_uniform(ids.to_numpy(), seed=int(seed), salt=_SPLIT_SALT) < float(train_fraction)
+    in_train = id_uniform(ids.to_numpy(), seed=seed, salt=_SPLIT_SALT) < float(train_fraction)
     n_train = int(in_train.sum())
     if n_train == 0 or n_train == len(cohort):
         raise PhmInputError(

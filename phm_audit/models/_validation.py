@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
 from scipy.special import ndtri
 
+from phm_audit._checks import as_scores  # noqa: F401  # _supplied.py imports it from here until its split
 from phm_audit.exceptions import PhmInputError, closest
 from phm_audit.synth._cohort import cohort_roles
 
 __all__ = [
-    "as_scores",
-    "check_columns",
     "check_no_outcomes",
     "columns_of_role",
     "format_list",
@@ -88,17 +87,6 @@ def patient_ids(cohort: pd.DataFrame, who: str = "cohort") -> pd.Series:
     return ids
 
 
-def check_columns(cohort: pd.DataFrame, columns: Iterable[str], who: str, *, fix: str = "") -> None:
-    """Raise one :class:`PhmInputError` listing every column of ``columns`` that ``cohort`` lacks."""
-    have = [str(c) for c in cohort.columns]
-    missing = [c for c in columns if c not in cohort.columns]
-    if missing:
-        hints = "".join(closest(c, have) for c in missing[:1])
-        raise PhmInputError(
-            f"{who} needs column(s) the cohort does not have: {', '.join(missing)}{hints}" + (f"; {fix}" if fix else "")
-        )
-
-
 def check_no_outcomes(who: str, features: Sequence[str], cohort: pd.DataFrame, *, allow_truth: bool) -> None:
     """Refuse ``features`` that are outcome-year labels, or ground truth unless ``allow_truth``."""
     roles = ("label",) if allow_truth else ("label", "truth")
@@ -114,65 +102,6 @@ def check_no_outcomes(who: str, features: Sequence[str], cohort: pd.DataFrame, *
 def columns_of_role(cohort: pd.DataFrame, *roles: str) -> list[str]:
     """The columns of ``cohort`` whose role (from its metadata or the schema) is one of ``roles``."""
     return [c for c, r in cohort_roles(cohort).items() if r in roles]
-
-
-def as_scores(values: object, n: int, who: str) -> np.ndarray:
-    """Return ``values`` as a finite float64 vector of length ``n``, or say what is wrong with it.
-
-    Parameters
-    ----------
-    values : array-like
-        What a model returned.
-    n : int
-        People in the cohort scored.
-    who : str
-        What returned it, for the message (``"model 'x'"``).
-
-    Returns
-    -------
-    ndarray of float64, shape (n,)
-
-    Raises
-    ------
-    PhmInputError
-        Wrong shape or length, non-numeric, NaN or infinite values; the message says which.
-    """
-    if isinstance(values, pd.DataFrame) and values.shape[1] == 1:
-        values = values.iloc[:, 0]
-    try:
-        arr = np.asarray(values)
-    except (TypeError, ValueError) as exc:
-        raise PhmInputError(f"{who} returned {type(values).__name__}, not an array of scores ({exc})") from None
-    if arr.ndim != 1:
-        raise PhmInputError(
-            f"{who} returned an array of shape {arr.shape}; expected one score per person, shape ({n},)"
-        )
-    if arr.shape[0] != n:
-        raise PhmInputError(f"{who} returned {arr.shape[0]:,} scores for {n:,} people; expected one per person")
-    if arr.dtype.kind not in "biuf":
-        converted = pd.to_numeric(pd.Series(arr), errors="coerce")
-        bad = converted.isna() & pd.Series(arr).notna()
-        if bad.any():
-            i = int(np.flatnonzero(bad.to_numpy())[0])
-            raise PhmInputError(
-                f"{who} returned non-numeric scores (first: '{arr[i]}' at row {i + 1}); scores must be numbers"
-            )
-        arr = converted.to_numpy(np.float64)
-    out = np.ascontiguousarray(arr, dtype=np.float64)
-    _check_finite(out, who)
-    return out
-
-
-def _check_finite(scores: np.ndarray, who: str) -> None:
-    problems = []
-    nan = np.isnan(scores)
-    if nan.any():
-        problems.append(f"{int(nan.sum()):,} NaN (first at row {int(np.flatnonzero(nan)[0]) + 1})")
-    inf = np.isinf(scores)
-    if inf.any():
-        problems.append(f"{int(inf.sum()):,} infinite (first at row {int(np.flatnonzero(inf)[0]) + 1})")
-    if problems:
-        raise PhmInputError(f"{who} returned {' and '.join(problems)} score(s); every score must be a finite number")
 
 
 def format_list(items: Sequence[str], limit: int = 8) -> str:

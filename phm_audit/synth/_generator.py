@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from phm_audit._checks import check_int
 from phm_audit._process import die_with_parent
 from phm_audit.synth._scenario import Scenario, load_scenario
 from phm_audit.synth._schema import (
@@ -552,16 +553,6 @@ def _check_memory(scen: Scenario, n: int) -> None:
         )
 
 
-def _check_n(n: object) -> int:
-    from phm_audit.exceptions import PhmInputError, PhmTypeError
-
-    if isinstance(n, bool) or not isinstance(n, int | np.integer):
-        raise PhmTypeError(f"n must be a whole number of people; got {n!r}")
-    if n <= 0:
-        raise PhmInputError(f"n must be at least 1 person; got {n}")
-    return int(n)
-
-
 def _iter_blocks(scenario: Scenario, n: int, seed: int, n_jobs: int) -> Iterator[dict[str, np.ndarray]]:
     knobs = dict(scenario.knobs)
     practice_access = _practice_access(knobs, _n_practices(n, knobs), seed)
@@ -634,8 +625,8 @@ def iter_cohort_chunks(
         Consecutive rows of the cohort, with the cohort's metadata in ``attrs["phm_audit"]``.
     """
     scen = load_scenario(scenario) if not isinstance(scenario, Scenario) else scenario
-    n = _check_n(n)
-    chunk_size = _check_n(chunk_size)
+    n = check_int(n, "n", 1)
+    chunk_size = check_int(chunk_size, "chunk_size", 1)
     jobs = _resolve_jobs(n_jobs)
     buffer: list[dict[str, np.ndarray]] = []
     held = 0
@@ -697,7 +688,7 @@ def generate(
     'truth'
     """
     scen = load_scenario(scenario, overrides=overrides)
-    n = _check_n(n)
+    n = check_int(n, "n", 1)
     _check_memory(scen, n)
     blocks = list(_iter_blocks(scen, n, int(seed), _resolve_jobs(n_jobs)))
     return _attach_metadata(_to_frame(_concat(blocks)), scen, n, seed)

@@ -21,6 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from phm_audit._checks import check_int
 from phm_audit.exceptions import PhmInputError, PhmTypeError
 
 if TYPE_CHECKING:
@@ -106,14 +107,6 @@ def check_gaps(gaps: Sequence[float]) -> tuple[float, ...]:
     if any(b <= a for a, b in itertools.pairwise(out)):
         raise PhmInputError(f"access gaps must rise without repeats, e.g. 0,0.05,0.1; got {list(out)}")
     return out
-
-
-def _check_whole(value: object, name: str, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise PhmTypeError(f"{name} must be a whole number; got {value!r}")
-    if value < low:
-        raise PhmInputError(f"{name} must be at least {low:,}; got {value:,}")
-    return int(value)
 
 
 def grid_point_result(gap: float, *, n: int, seed: int, n_boot: int) -> tuple[AuditResult, int]:
@@ -371,9 +364,9 @@ def build_teach_data(
     from phm_audit.audit._sweep_rows import DEFAULT_FRACTIONS
     from phm_audit.models import LABELS
 
-    n = _check_whole(n, "n", 2000)
-    seed = _check_whole(seed, "seed", 0)
-    n_boot = _check_whole(n_boot, "n_boot", 0)
+    n = check_int(n, "n", 2000)
+    seed = check_int(seed, "seed", 0)
+    n_boot = check_int(n_boot, "n_boot", 0)
     grid = check_gaps(gaps)
     jobs = _resolve_jobs(n_jobs, len(grid))
     start = time.perf_counter()
