@@ -186,7 +186,7 @@ def test_bad_input(small):
     bad[[5, 9]] = np.nan
     with pytest.raises(PhmInputError, match="2 missing or infinite scores"):
         audit(small, {"m": bad}, _spec())
-    with pytest.raises(PhmInputError, match="scores but the cohort has"):
+    with pytest.raises(PhmInputError, match="has 29,999 scores for 30,000 people"):
         audit(small, {"m": scores[:-1]}, _spec())
     with pytest.raises(PhmInputError, match="reference group '9' does not exist"):
         audit(small, {"m": scores}, _spec(reference={"imd_quintile": "9"}))
