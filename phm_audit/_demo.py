@@ -104,9 +104,9 @@ def build_demo_result(
     spec = AuditSpec(n_boot=n_boot, seed=seed, equity_attributes=equity_attributes)
     fitted = next(m for m in models if m.name == EXPLAINED_MODEL) if explain else None
     if explain:
-        from phm_audit.audit._explain import _shap
+        from phm_audit.audit._explainers import import_shap
 
-        _shap()  # import shap (which warns on import) here: warning filters belong to the process, not a thread
+        import_shap()  # import shap (which warns on import) here: warning filters belong to the process, not a thread
     # label choice and the explanations do not need the audit: they run alongside it, on their own
     # copies of the people, with one OpenMP thread (the audit takes the other core)
     side = _Background(_label_choice_and_explanations, train.copy(), audited.copy(), fitted, spec, seed)

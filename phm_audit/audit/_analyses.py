@@ -428,6 +428,7 @@ def _explanations(ctx: Context) -> None:
         seed=seed,
     )
     ctx.rows.extend(result.table())
+    ctx.extra_models.extend(dict(m) for m in result.models)
     if len(result.curves()):
         ctx.curves.append(result.curves())
     ctx.notes.extend(result.notes)

@@ -10,10 +10,9 @@ import pandas as pd
 
 from phm_audit._checks import as_scores, check_columns
 from phm_audit.audit._analyses import REGISTRY, Context, LabelScores, pair_rng
-from phm_audit.audit._analyses import need_strata as _need_strata  # noqa: F401  (the explanations import it)
 from phm_audit.audit._groups import Grouping, encode_groups, intersection_name
 from phm_audit.audit._operating_points import OperatingPoint, describe_point, parse_operating_point
-from phm_audit.audit._result import CURVE_COLUMNS, AuditResult, RowBuilder
+from phm_audit.audit._result import CURVE_COLUMNS, AuditResult, RowBuilder, cohort_summary
 from phm_audit.audit._spec import AuditSpec, ScoredModel
 from phm_audit.exceptions import PhmInputError, PhmTypeError, closest
 
@@ -67,7 +66,7 @@ def _numeric_target(cohort: pd.DataFrame, name: str) -> np.ndarray:
 CONVENTIONAL_REFERENCE = {"imd_quintile": "5"}
 
 
-def _default_reference(cohort: pd.DataFrame, attribute: str, spec: AuditSpec) -> str | None:
+def default_reference(cohort: pd.DataFrame, attribute: str, spec: AuditSpec) -> str | None:
     if attribute in spec.reference:
         return spec.reference[attribute]
     conventional = CONVENTIONAL_REFERENCE.get(attribute)
@@ -102,13 +101,13 @@ def prepare(cohort: pd.DataFrame, spec: AuditSpec) -> tuple[list[Grouping], dict
     for key in spec.reference:
         if key not in audited:
             raise PhmInputError(f"a reference group is given for '{key}', which is not audited{closest(key, audited)}")
-    groupings = [encode_groups(cohort, [a], reference=_default_reference(cohort, a, spec)) for a in spec.attributes]
+    groupings = [encode_groups(cohort, [a], reference=default_reference(cohort, a, spec)) for a in spec.attributes]
     for inter in spec.intersections:
         name = intersection_name(inter)
         reference = spec.reference.get(name)
         if reference is None:
             # the intersection's reference is made of each component's reference group
-            parts = [encode_groups(cohort, [a], reference=_default_reference(cohort, a, spec)) for a in inter]
+            parts = [encode_groups(cohort, [a], reference=default_reference(cohort, a, spec)) for a in inter]
             reference = " | ".join(p.labels[p.reference] for p in parts)
         groupings.append(encode_groups(cohort, list(inter), reference=reference))
     return groupings, targets, notes, high
@@ -220,21 +219,17 @@ def audit(
         if not analysis.per_model and analysis.applies(ctx):
             ctx.rng = pair_rng(spec.seed, "", analysis.name)
             analysis.run(ctx)
-    meta = cohort.attrs.get("phm_audit") or {}
-    scenario = meta.get("scenario") or {}
     table = ctx.rows.frame()
+    described = {
+        m.name: {"name": m.name, "kind": m.kind, "target": m.target, "label": m.label or m.target} for m in models
+    }
+    for extra in ctx.extra_models:  # models the analyses name (label choice), or describe further (explanations)
+        described[extra["name"]] = {**extra, **described.get(extra["name"], {})}
     return AuditResult(
         spec=spec,
-        models=tuple({"name": m.name, "kind": m.kind, "target": m.target, "label": m.label or m.target} for m in models)
-        + tuple(ctx.extra_models),
+        models=tuple(described.values()),
         groups={g.attribute: g.describe() for g in groupings},
-        cohort={
-            "n": len(cohort),
-            "scenario": scenario.get("name"),
-            "seed": meta.get("seed"),
-            "source": meta.get("source"),
-            "high_need_target": high,
-        },
+        cohort=cohort_summary(cohort, high),
         notes=tuple(dict.fromkeys(notes)),
         _metrics=table,
         _curves=pd.concat(ctx.curves, ignore_index=True) if ctx.curves else pd.DataFrame(columns=list(CURVE_COLUMNS)),

@@ -86,28 +86,21 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from phm_audit.audit._audit import _default_reference, _need_strata
+from phm_audit._checks import check_columns, check_int
+from phm_audit.audit._analyses import need_strata
+from phm_audit.audit._audit import default_reference
 from phm_audit.audit._explain_codec import FeatureCodec, attribution_columns
 from phm_audit.audit._explain_gaps import REMAINDER, global_rows, group_rows, need_target_for, with_remainder
 from phm_audit.audit._explainers import ExplainerOutput, attribute
-from phm_audit.audit._explainers import import_shap as _shap  # noqa: F401 - phm_audit._demo imports it from here
-from phm_audit.audit._groups import Grouping, check_columns, encode_groups
+from phm_audit.audit._groups import Grouping, encode_groups
 from phm_audit.audit._proxy import feature_ranks, proxy_rows
-from phm_audit.audit._result import CURVE_COLUMNS, AuditResult, RowBuilder
+from phm_audit.audit._result import CURVE_COLUMNS, AuditResult, RowBuilder, cohort_summary
 from phm_audit.audit._spec import AuditSpec
 from phm_audit.exceptions import PhmInputError, PhmTypeError, closest
 
 __all__ = ["REMAINDER", "Attributions", "attributions", "explain", "explain_rows_for"]
 
 ANALYSIS = "explain"
-
-
-def _check_size(value: object, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise PhmTypeError(f"{name} must be a whole number; got {value!r}")
-    if value < 1:
-        raise PhmInputError(f"{name} must be at least 1; got {value}")
-    return int(value)
 
 
 def _check_request(
@@ -117,7 +110,7 @@ def _check_request(
     if not isinstance(people, pd.DataFrame):
         raise PhmTypeError(f"{what} must be a pandas DataFrame; got {type(people).__name__}")
     features = attribution_columns(model, people, notes)
-    return people, features, [_check_size(value, name) for name, value in sizes.items()]
+    return people, features, [check_int(value, name, 1) for name, value in sizes.items()]
 
 
 @dataclass(frozen=True)
@@ -257,8 +250,6 @@ def _result(
     sample_size: int,
     need_col: str | None,
 ) -> AuditResult:
-    meta = cohort.attrs.get("phm_audit") or {}
-    scenario = meta.get("scenario") or {}
     return AuditResult(
         spec=spec,
         models=(
@@ -273,14 +264,7 @@ def _result(
             },
         ),
         groups={g.attribute: g.describe() for g in groupings},
-        cohort={
-            "n": len(cohort),
-            "scenario": scenario.get("name"),
-            "seed": meta.get("seed"),
-            "source": meta.get("source"),
-            "high_need_target": need_col,
-            "explain_sample_size": sample_size,
-        },
+        cohort=cohort_summary(cohort, need_col, explain_sample_size=sample_size),
         notes=tuple(dict.fromkeys(notes)),
         _metrics=rows.frame(),
         _curves=pd.DataFrame(columns=list(CURVE_COLUMNS)),
@@ -413,7 +397,7 @@ def explain(
     label = getattr(model, "target", None)
     base: dict[str, Any] = {"model": str(model.name), "analysis": ANALYSIS, "target": str(label or "")}
     rows = RowBuilder()
-    groupings = [encode_groups(cohort, [a], reference=_default_reference(cohort, a, spec)) for a in spec.attributes]
+    groupings = [encode_groups(cohort, [a], reference=default_reference(cohort, a, spec)) for a in spec.attributes]
     if att is None:
         reason = f"explanation is not applicable: {not_applicable}"
         notes.insert(0, f"{model.name}: {reason}")
@@ -430,7 +414,7 @@ def explain(
         need = pd.to_numeric(cohort[need_col], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
         if not np.isfinite(need).all():
             raise PhmInputError(f"need target '{need_col}' has missing or infinite values; fill or remove them")
-        all_strata, labels = _need_strata(need, spec.need_strata)
+        all_strata, labels = need_strata(need, spec.need_strata)
         strata, n_strata = all_strata[idx], len(labels)
     x = codec.encode(sample)
     ranks = feature_ranks(x)

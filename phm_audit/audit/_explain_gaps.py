@@ -13,9 +13,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from phm_audit._checks import check_columns
 from phm_audit.audit._bootstrap import cell_table, percentile_interval
 from phm_audit.audit._explainers import ExplainerOutput
-from phm_audit.audit._groups import Grouping, check_columns
+from phm_audit.audit._groups import Grouping
 from phm_audit.audit._result import RowBuilder
 from phm_audit.audit._spec import AuditSpec
 from phm_audit.audit._stats import safe_div

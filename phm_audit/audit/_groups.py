@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from phm_audit._checks import check_columns  # also imported from here by _audit.py and _explain.py
+from phm_audit._checks import check_columns
 from phm_audit.exceptions import PhmInputError, closest
 
 __all__ = ["Grouping", "encode_groups", "intersection_name"]
@@ -174,9 +174,3 @@ def encode_groups(
             parts=tuple(pieces),
         )
     return Grouping(attribute=name, codes=codes, labels=tuple(labels), reference=ref)
-
-
-def reference_for(references: Mapping[str, str], attribute: str) -> str | None:
-    """The reference label configured for ``attribute``, if any."""
-    value = references.get(attribute)
-    return None if value is None else str(value)

@@ -139,6 +139,20 @@ class RowBuilder:
         return out[list(METRIC_COLUMNS)]
 
 
+def cohort_summary(cohort: pd.DataFrame, high_need_target: str | None, **extra: Any) -> dict[str, Any]:
+    """What a result says of its people: how many, and the scenario, seed and source a cohort records."""
+    meta = cohort.attrs.get("phm_audit") or {}
+    scenario = meta.get("scenario") or {}
+    return {
+        "n": len(cohort),
+        "scenario": scenario.get("name") if isinstance(scenario, Mapping) else scenario,
+        "seed": meta.get("seed"),
+        "source": meta.get("source"),
+        "high_need_target": high_need_target,
+        **extra,
+    }
+
+
 def _freeze(frame: pd.DataFrame) -> pd.DataFrame:
     frame = frame.copy()
     for col in frame.columns:
@@ -266,10 +280,13 @@ class AuditResult:
 
     def merge(self, other: AuditResult) -> AuditResult:
         """Combine two results on the same cohort (for example, a label-choice analysis added to an audit)."""
+        theirs = {m["name"]: m for m in other.models}
         names = {m["name"] for m in self.models}
+        # a model both describe (audited here, explained there) keeps what each says of it
+        models = tuple({**theirs.get(m["name"], {}), **m} for m in self.models)
         return AuditResult(
             spec=self.spec,
-            models=self.models + tuple(m for m in other.models if m["name"] not in names),
+            models=models + tuple(m for m in other.models if m["name"] not in names),
             groups={**other.groups, **self.groups},
             cohort=self.cohort,
             notes=self.notes + tuple(n for n in other.notes if n not in self.notes),

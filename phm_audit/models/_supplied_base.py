@@ -8,7 +8,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import pandas as pd
 
-from phm_audit.models._validation import as_scores
+from phm_audit._checks import as_scores
 
 __all__ = ["SuppliedRiskModel", "exit_text", "first_line"]
 

@@ -8,7 +8,6 @@ import numpy as np
 import pandas as pd
 from scipy.special import ndtri
 
-from phm_audit._checks import as_scores  # noqa: F401  # _supplied.py imports it from here until its split
 from phm_audit.exceptions import PhmInputError, closest
 from phm_audit.synth._cohort import cohort_roles
 

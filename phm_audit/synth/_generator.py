@@ -23,10 +23,6 @@ from phm_audit.synth._causal_model import draw_practice_access, generate_block, 
 from phm_audit.synth._scenario import Scenario, load_scenario
 from phm_audit.synth._schema import AGE_BANDS, COLUMNS, ETHNICITIES, SCHEMA_VERSION, column_roles
 
-# benchmarks/calibrate_generator.py generates through this module and adjusts the calibration offsets in place
-from phm_audit.synth._causal_model import _OFFSETS  # noqa: F401  # isort: skip
-from phm_audit.synth._schema import CONDITIONS  # noqa: F401  # isort: skip
-
 __all__ = ["BLOCK_SIZE", "generate", "iter_cohort_chunks"]
 
 #: People per random-number block. Fixed: changing it changes the data for a given seed.
