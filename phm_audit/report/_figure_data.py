@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from phm_audit.audit._metrics import lookup
+from phm_audit.audit._operating_points import describe_point
 
 __all__ = [
     "MAX_GROUPS",
@@ -113,16 +114,23 @@ def _reindexed(rows: pd.DataFrame, groups: Sequence[str], columns: Sequence[str]
     return out.assign(**constant)[list(columns)]
 
 
+def _point_values(op: pd.Series, kind: str) -> np.ndarray:
+    """The value of each operating point of ``kind`` (as the audit describes it), NaN for the others."""
+    values = {}
+    for name in op.unique():
+        point = describe_point(str(name))
+        values[name] = point["value"] if point["kind"] == kind and point["place"] is None else None
+    return pd.to_numeric(op.map(values), errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+
+
 def _capacity(op: pd.Series) -> np.ndarray:
-    """Per cent of the population flagged, from ``top_<x>pct`` operating points (NaN for others)."""
-    found = pd.to_numeric(op.str.extract(r"^top_([\d.]+)pct$")[0], errors="coerce")
-    return found.to_numpy(dtype=np.float64, na_value=np.nan)
+    """Per cent of the population flagged, for ``top_pct`` operating points (NaN for others)."""
+    return _point_values(op, "top_pct")
 
 
 def _threshold(op: pd.Series) -> np.ndarray:
-    """Threshold probability, from ``pt_<x>`` operating points (NaN for others)."""
-    found = pd.to_numeric(op.str.extract(r"^pt_([\d.]+)$")[0], errors="coerce")
-    return found.to_numpy(dtype=np.float64, na_value=np.nan)
+    """Threshold probability, for net benefit's operating points (NaN for others)."""
+    return _point_values(op, "threshold_probability")
 
 
 def _panels(attributes: Attributes, present: pd.Series) -> list[tuple[str, tuple[Sequence[str], str | None]]]:

@@ -8,7 +8,6 @@ function computes its frame from the tidy table or curves and draws it.
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Sequence
 from typing import cast
 
@@ -16,6 +15,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure as MplFigure
 
+from phm_audit.audit._operating_points import describe_point
 from phm_audit.report._figure_data import (
     MAX_GROUPS,
     Attributes,
@@ -214,8 +214,8 @@ def shares_figure(table: pd.DataFrame, *, model: str, operating_point: str, attr
 
 
 def _top_line(op: str | None) -> float | None:
-    m = re.fullmatch(r"top_([\d.]+)pct", op or "")
-    return 100 - float(m.group(1)) if m else None
+    point = describe_point(op or "")
+    return 100 - float(point["value"]) if point["kind"] == "top_pct" and point["place"] is None else None
 
 
 def draw_need_cost(
