@@ -157,3 +157,22 @@ def test_a_merged_result_keeps_the_primary_operating_point(cohort):
     assert merged.primary_operating_point == "top_3pct"
     assert set(merged.operating_points) == set(merged.table()["operating_point"])
     assert dataclasses.replace(merged).operating_points == merged.operating_points
+
+
+def test_need_bands_and_top_k_by_selection_equal_the_sorted_definitions():
+    """The O(N) selections give the people the stable sorts give, ties and all (the documented tie rule)."""
+    from phm_audit.audit._analyses import need_strata
+    from phm_audit.audit._stats import descending_order, top_k_mask
+
+    rng = np.random.default_rng(0)
+    for trial in range(200):
+        n = int(rng.integers(1, 300))
+        need = np.round(rng.gamma(0.5, 2.0, n), int(rng.integers(0, 3)))  # many ties, some all equal
+        edges = (0.0, 80.0, 90.0, 95.0, 99.0, 100.0) if trial % 2 else (0.0, 50.0, 100.0)
+        order = np.argsort(need, kind="stable")
+        pct = np.empty(n)
+        pct[order] = (np.arange(n) + 0.5) * 100.0 / n
+        expected = np.searchsorted(np.asarray(edges[1:-1]), pct, side="right")
+        np.testing.assert_array_equal(need_strata(need, edges)[0], expected)
+        for k in (0, 1, n // 3, n - 1, n):
+            np.testing.assert_array_equal(top_k_mask(need, k), top_k_mask(need, k, descending_order(need)))

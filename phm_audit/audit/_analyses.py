@@ -34,7 +34,7 @@ from phm_audit.audit._groups import Grouping
 from phm_audit.audit._operating_points import OperatingPoint, flag, parse_operating_point
 from phm_audit.audit._result import RowBuilder
 from phm_audit.audit._spec import AuditSpec, ScoredModel, is_cost_label
-from phm_audit.audit._stats import descending_order, top_k_mask
+from phm_audit.audit._stats import descending_order, lowest_counts_masks, top_k_mask
 
 __all__ = ["REGISTRY", "Analysis", "Context", "LabelScores", "pair_rng"]
 
@@ -140,8 +140,11 @@ class Context:
         return self._flags[key]
 
     def high_need(self, k: int) -> np.ndarray:
-        """The ``k`` people of highest need (the tie rule of :func:`phm_audit.audit.flag`)."""
-        return top_k_mask(self.need, k, self.need_order)
+        """The ``k`` people of highest need (the tie rule of :func:`phm_audit.audit.flag`).
+
+        By the order of need where an analysis has sorted for it already, else by an O(N) selection.
+        """
+        return top_k_mask(self.need, k, self.__dict__.get("need_order"))
 
     def each_group(
         self, kernel: Callable[..., Any], *, groupings: Sequence[Grouping] | None = None, sized: bool = True, **kw: Any
@@ -170,12 +173,17 @@ class Context:
 
 
 def need_strata(need: np.ndarray, edges: Sequence[float]) -> tuple[np.ndarray, list[str]]:
-    """Each person's band of need (percentiles of the whole population) and the bands' labels."""
-    order = np.argsort(need, kind="stable")
-    pct = np.empty(need.size)
-    pct[order] = (np.arange(need.size) + 0.5) * 100.0 / need.size
-    cut = np.asarray(edges[1:-1])
-    strata = np.searchsorted(cut, pct, side="right").astype(np.int64)
+    """Each person's band of need (percentiles of the whole population) and the bands' labels.
+
+    A person of ascending rank r (ties in input order) sits at percentile (r + 0.5) x 100 / N, and in
+    the band whose edges hold it. The ranks are not sorted for: the people below each inner edge are
+    found by one selection (:func:`~phm_audit.audit._stats.lowest_counts_masks`).
+    """
+    n = need.size
+    cut = np.asarray(edges[1:-1], dtype=np.float64)
+    percentiles = (np.arange(n) + 0.5) * 100.0 / n  # the percentile of each rank, in rank order
+    below = np.searchsorted(percentiles, cut, side="left")  # people below each inner edge
+    strata = (~lowest_counts_masks(need, below)).sum(axis=0).astype(np.int64)
     labels = [f"p{edges[i]:g}_{edges[i + 1]:g}" for i in range(len(edges) - 1)]
     return strata, labels
 

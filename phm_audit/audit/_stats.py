@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["descending_order", "rank_bins", "safe_div", "top_k_mask"]
+__all__ = ["descending_order", "lowest_counts_masks", "rank_bins", "safe_div", "top_k_mask"]
 
 
 def safe_div(num: np.ndarray, den: np.ndarray) -> np.ndarray:
@@ -22,11 +22,56 @@ def descending_order(values: np.ndarray) -> np.ndarray:
 
 
 def top_k_mask(values: np.ndarray, k: int, order: np.ndarray | None = None) -> np.ndarray:
-    """Boolean mask of the ``k`` highest values, ties broken by input order."""
-    order = descending_order(values) if order is None else order
-    mask = np.zeros(values.shape[0], dtype=bool)
-    mask[order[:k]] = True
+    """Boolean mask of the ``k`` highest values, ties broken by input order.
+
+    With ``order`` (from :func:`descending_order`) the first ``k`` of it; without, an O(N) selection
+    of the k-th highest value, the same people: everyone above it, and the earliest of those tied at it.
+
+    Examples
+    --------
+    >>> top_k_mask(np.array([0.5, 0.9, 0.5, 0.1]), 2)
+    array([ True,  True, False, False])
+    """
+    values = np.asarray(values, dtype=np.float64)
+    n = values.shape[0]
+    if order is not None:
+        mask = np.zeros(n, dtype=bool)
+        mask[order[:k]] = True
+        return mask
+    if k <= 0 or n == 0:
+        return np.zeros(n, dtype=bool)
+    if k >= n:
+        return np.ones(n, dtype=bool)
+    boundary = np.partition(values, n - k)[n - k]
+    mask = values > boundary
+    mask[np.flatnonzero(values == boundary)[: k - int(np.count_nonzero(mask))]] = True
     return mask
+
+
+def lowest_counts_masks(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """For each count m, the mask of the ``m`` lowest values, ties broken by input order (one selection for all).
+
+    Row ``j`` is the mask of the first ``counts[j]`` people of ``np.argsort(values, kind="stable")``.
+
+    Examples
+    --------
+    >>> lowest_counts_masks(np.array([3.0, 1.0, 1.0, 2.0]), np.array([1, 3])).astype(int)
+    array([[0, 1, 0, 0],
+           [0, 1, 1, 1]])
+    """
+    values = np.asarray(values, dtype=np.float64)
+    n = values.shape[0]
+    counts = np.asarray(counts, dtype=np.int64)
+    out = np.zeros((counts.size, n), dtype=bool)
+    inner = np.flatnonzero((counts > 0) & (counts < n))
+    out[counts >= n] = True
+    if inner.size:
+        bounds = np.partition(values, counts[inner] - 1)[counts[inner] - 1]
+        for row, m, boundary in zip(inner.tolist(), counts[inner].tolist(), bounds.tolist(), strict=True):
+            mask = values < boundary
+            mask[np.flatnonzero(values == boundary)[: m - int(np.count_nonzero(mask))]] = True
+            out[row] = mask
+    return out
 
 
 def rank_bins(values: np.ndarray, n_bins: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
