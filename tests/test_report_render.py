@@ -190,7 +190,9 @@ def test_audit_json_validates_against_the_shipped_schema(small_report):
     assert {r["operating_point"] for r in doc["metrics"]} <= set(points)
     assert points["top_3pct"]["fraction"] == pytest.approx(0.03) and points["top_3pct"]["words"] == "the top 3%"
     # every missing value carries a code as well as words, and a suppressed one says it is suppressed
-    codes = [(c, v, r) for m in doc["metrics"] for c, v, r in zip(m["reason_code"], m["value"], m["reason"], strict=True)]
+    codes = [
+        (c, v, r) for m in doc["metrics"] for c, v, r in zip(m["reason_code"], m["value"], m["reason"], strict=True)
+    ]
     assert all((c == "") == (r == "") for c, _, r in codes)
     assert all(v is None for c, v, _ in codes if c.startswith("suppressed"))
     assert any(c == "suppressed" for c, _, _ in codes)
