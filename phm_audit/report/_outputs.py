@@ -23,6 +23,7 @@ import pandas as pd
 
 from phm_audit._process import terminate_as_exception
 from phm_audit._version import __version__
+from phm_audit.audit import lookup
 from phm_audit.audit._result import METRIC_COLUMNS, AuditResult
 from phm_audit.exceptions import PhmInputError
 from phm_audit.report._disclosure import DisclosureControl, disclose_provenance, disclose_result
@@ -378,7 +379,9 @@ def _fmt(x: Any, pct: bool = False) -> str:
     return f"{100 * float(x):.1f}%" if pct else f"{float(x):.3g}"
 
 
-def _cell(sub: Mapping[tuple[str, str], Mapping[str, Any]], metric: str, group: str, pct: bool = True) -> str:
+def _cell(sub: Mapping[tuple[str, str], Mapping[str, Any]], metric: str, group: str) -> str:
+    """A fairness value with its interval, as a per cent where the metric registry says so."""
+    pct = lookup(metric, "fairness").fmt == "percent"
     row = sub.get((metric, group))
     if row is None:
         return ""
@@ -468,7 +471,7 @@ def summary_markdown(
                 for r in mine[["metric", "group", "value", "ci_low", "ci_high", "reason"]].to_dict(orient="records")
             }
             lines += [
-                f"### {_md(attribute)} at {_md(describe_operating_point(op_name))}",
+                f"### {_md(attribute)} at {_md(describe_operating_point(op_name, result.operating_points))}",
                 "",
                 "| group | n | flagged share (95% CI) | high-need share | selection ratio at equal need |",
                 "|---|---|---|---|---|",
@@ -478,7 +481,7 @@ def summary_markdown(
                 lines.append(
                     f"| {_md(group)} | {'*' if size is None else f'{int(size):,}'} | "
                     f"{_cell(sub, 'flagged_share', group)} | {_cell(sub, 'high_need_share', group)} | "
-                    f"{_cell(sub, 'selection_ratio_at_equal_need', group, False)} |"
+                    f"{_cell(sub, 'selection_ratio_at_equal_need', group)} |"
                 )
             lines.append("")
         if len(gaps):
@@ -552,7 +555,7 @@ def write_machine_outputs(
     disclosure = DisclosureControl() if disclosure is None else disclosure
     rules = FindingRules() if rules is None else rules
     published = disclose_result(result, disclosure)
-    found, statements = report_findings(published, rules)
+    found, statements = report_findings(published, rules, disclosure)
     prov = build_provenance(published, disclose_provenance(provenance, disclosure), deterministic=deterministic)
     name = Path(folder).name or "report"
     doc = report_document(

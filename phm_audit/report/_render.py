@@ -140,7 +140,7 @@ def write_report(
     final = _outputs.check_report_folder(out_dir, overwrite=overwrite, files=REPORT_FILES)
     title = name or final.name or "report"
     published = disclose_result(result, disclosure)
-    found, statements = report_findings(published, rules)
+    found, statements = report_findings(published, rules, disclosure)
     prov = build_provenance(published, disclose_provenance(provenance, disclosure), deterministic=deterministic)
     # the figures are drawn (in n_jobs processes) while audit.json is made and checked and the files written
     from phm_audit.report._html import start_page  # matplotlib and jinja2: the report extra, needed only here
