@@ -109,6 +109,10 @@ def test_allocation_alternatives_are_the_models_trained_on_a_health_outcome_unle
     named = audit(cohort, models, _spec(analyses=["allocation"], allocation_alternatives=["noise"])).table()
     metrics = set(named.loc[named["model"] == "cost", "metric"])
     assert "flagged_share_if_by_noise" in metrics and "flagged_share_if_by_clinical" not in metrics
+    # a model declared clinical ranks need, with or without a target of its own
+    declared = [*models[:2], dataclasses.replace(models[2], kind="clinical")]
+    metrics = set(audit(cohort, declared, _spec(analyses=["allocation"])).get(model="cost")["metric"])
+    assert {"flagged_share_if_by_noise", "flagged_share_if_by_clinical"} <= metrics
 
 
 def test_label_choice_is_an_analysis_of_the_audit(cohort):

@@ -288,9 +288,9 @@ def _thresholds(ctx: Context) -> None:
 def alternatives(ctx: Context) -> dict[str, np.ndarray]:
     """The other models an allocation is compared with.
 
-    ``AuditSpec.allocation_alternatives`` when given; otherwise every other model trained on a
-    health outcome: a model with a ``target`` of its own that is not a cost (see
-    :func:`phm_audit.audit.is_cost_label`). Rules and supplied scores have no target, so they are
+    ``AuditSpec.allocation_alternatives`` when given; otherwise every other model that ranks need: one
+    declared ``kind="clinical"``, or one with a ``target`` of its own that is not a cost (see
+    :func:`phm_audit.audit.is_cost_label`). Rules and supplied scores declare neither, so they are
     compared only when named.
     """
     model, named = ctx.current, ctx.spec.allocation_alternatives
@@ -299,7 +299,8 @@ def alternatives(ctx: Context) -> dict[str, np.ndarray]:
     return {
         m.name: m.scores
         for m in ctx.models
-        if m.name != model.name and m.target is not None and not is_cost_label(m.target, ctx.spec)
+        if m.name != model.name
+        and (m.kind == "clinical" or (m.target is not None and not is_cost_label(m.target, ctx.spec)))
     }
 
 

@@ -105,8 +105,8 @@ class AuditSpec:
         Binary outcome of the decision curves (``emergency_admission_next``).
     allocation_alternatives : sequence of str, optional
         The models each model's allocation is compared with (flagging by them instead). Default
-        (None): every other model trained on a health outcome, i.e. with a ``target`` that is not a
-        cost (:func:`is_cost_label`).
+        (None): every other model that ranks need: declared ``kind="clinical"``, or with a ``target``
+        that is not a cost (:func:`is_cost_label`).
     explain_sample_size : int, optional
         People explained per model by the ``explanations`` analysis; default ``min(5000, N)``.
     explain_background_size : int, default 200
