@@ -1,4 +1,4 @@
-"""Reading and writing tables: atomic writes, Parquet and CSV, the cohort's metadata."""
+"""Reading and writing tables: atomic writes, Parquet and CSV files, Parquet datasets, the cohort's metadata."""
 
 from __future__ import annotations
 
@@ -16,9 +16,18 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from phm_audit._folders import atomic_dir, read_manifest
 from phm_audit.exceptions import PhmInputError
 
-__all__ = ["atomic_path", "read_table", "write_table", "write_table_chunks"]
+__all__ = [
+    "atomic_path",
+    "dataset_part_names",
+    "read_dataset",
+    "read_table",
+    "write_dataset",
+    "write_table",
+    "write_table_chunks",
+]
 
 _META_KEY = b"phm_audit"
 #: Errors writing a file that the user can fix (space, permissions, a read-only or odd file system).
@@ -189,3 +198,155 @@ def read_table(path: str | Path) -> pd.DataFrame:
     except (pa.ArrowInvalid, pa.ArrowException, OSError, ValueError, UnicodeDecodeError) as exc:
         raise PhmInputError(f"cannot read {p} as {suffix[1:]}: {str(exc).splitlines()[0]}") from None
     raise PhmInputError(f"file {p} must be .parquet or .csv; got '{suffix or 'no extension'}'")
+
+
+# A dataset is a flat folder of part files, not hive-style ``key=value/`` folders, which would not help its
+# readers: a partition column leaves the files, so each reader rebuilds it from the folder names with a type
+# of its own guessing (and ``pyarrow.dataset`` drops it unless told ``partitioning="hive"``), the rows of a
+# chunk are scattered across folders (the row order then depends on the partitioning), and the parts are
+# many and small. DuckDB and Spark skip row groups by their min/max statistics anyway, on any column.
+_PART_DIGITS = 5
+
+
+def dataset_part_names(n_parts: int) -> list[str]:
+    """The file names of a dataset of ``n_parts`` parts, which sort in the order of their rows.
+
+    Parameters
+    ----------
+    n_parts : int
+        Number of part files.
+
+    Returns
+    -------
+    list of str
+        ``part-00000.parquet``, ``part-00001.parquet``, ... (more digits when there are more than 100,000 parts).
+
+    Examples
+    --------
+    >>> dataset_part_names(2)
+    ['part-00000.parquet', 'part-00001.parquet']
+    """
+    digits = max(_PART_DIGITS, len(str(max(n_parts - 1, 0))))
+    return [f"part-{i:0{digits}d}.parquet" for i in range(n_parts)]
+
+
+def write_dataset(chunks: Iterable[pd.DataFrame], folder: str | Path, *, n_parts: int, overwrite: bool = False) -> Path:
+    """Write consecutive chunks of one table as a Parquet dataset: a folder with one part file per chunk.
+
+    Every part has the same Arrow schema (the first chunk's: column types, categories and key-value
+    metadata, the cohort's ``attrs["phm_audit"]`` included), so DuckDB (``read_parquet('folder/*.parquet')``),
+    Spark and ``pyarrow.dataset`` read the folder as one table; the parts' names sort in row order. The folder
+    is written like a report (:func:`phm_audit._folders.atomic_dir`): whole or not at all, with a manifest,
+    never replacing or deleting a file phm-audit did not write.
+
+    Parameters
+    ----------
+    chunks : iterable of pandas.DataFrame
+        Chunks with the same columns and dtypes; written as they come, so memory holds one chunk.
+    folder : str or Path
+        The dataset folder.
+    n_parts : int
+        The number of chunks (their file names are checked before the first is written).
+    overwrite : bool, default False
+        Write into a folder that also holds files phm-audit did not write (they are kept).
+
+    Returns
+    -------
+    Path
+        The folder.
+
+    Raises
+    ------
+    PhmInputError
+        The folder cannot be written, or holds other files (without ``overwrite``).
+    """
+    names = dataset_part_names(n_parts)
+    with atomic_dir(folder, overwrite=overwrite, files=names, kind="dataset") as tmp:
+        schema: pa.Schema | None = None
+        written = 0
+        for chunk in chunks:
+            if written == len(names):
+                raise ValueError(f"write_dataset got more than n_parts={n_parts} chunks")
+            if schema is None:
+                table = pa.Table.from_pandas(chunk, preserve_index=False)
+                meta = dict(table.schema.metadata or {})
+                meta.update(_schema_metadata({str(k): v for k, v in chunk.attrs.items()}))
+                schema = table.schema.with_metadata(meta)
+            else:  # cast to the first part's schema, so that every part has the same one
+                table = pa.Table.from_pandas(chunk, schema=schema, preserve_index=False)
+            pq.write_table(table.replace_schema_metadata(schema.metadata), tmp / names[written], compression="zstd")
+            written += 1
+        if written != len(names):
+            raise ValueError(f"write_dataset got {written} chunks, not n_parts={n_parts}")
+    return Path(folder)
+
+
+def _dataset_files(folder: Path) -> list[Path]:
+    """The Parquet parts of ``folder``: those its manifest lists, else every visible ``*.parquet`` file."""
+    listed = read_manifest(folder)
+    if listed is not None:
+        files = [folder / f for f in listed if f.lower().endswith(".parquet")]
+        missing = [f.name for f in files if not f.is_file()]
+        if missing:
+            raise PhmInputError(f"the dataset {folder} lacks {missing[0]!r}, a part its manifest lists; write it again")
+    else:  # a folder of another tool: hidden and ``_`` files are bookkeeping (Spark's _SUCCESS), not data
+        files = [p for p in folder.glob("*.parquet") if p.is_file() and not p.name.startswith((".", "_"))]
+    if not files:
+        raise PhmInputError(f"the folder {folder} holds no Parquet files (*.parquet)")
+    return sorted(files, key=lambda p: p.name)
+
+
+def read_dataset(folder: str | Path) -> pd.DataFrame:
+    """Read a Parquet dataset folder (as :func:`write_dataset` writes) into one DataFrame, parts in name order.
+
+    phm-audit metadata stored in the parts comes back in ``attrs``; parts whose schemas or phm-audit
+    metadata differ (parts of different cohorts), or that hold fewer or more rows than the cohort's
+    metadata says, are refused.
+
+    Parameters
+    ----------
+    folder : str or Path
+        A folder of ``.parquet`` files (those its phm-audit manifest lists, if it has one).
+
+    Returns
+    -------
+    pandas.DataFrame
+
+    Raises
+    ------
+    PhmInputError
+        If the folder is missing, holds no Parquet files, or its parts are unreadable or disagree.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise PhmInputError(f"folder {root} does not exist")
+    tables: list[pa.Table] = []
+    for path in _dataset_files(root):
+        try:
+            table = pq.read_table(path)
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise PhmInputError(f"cannot read {path} as parquet: {str(exc).splitlines()[0]}") from None
+        if tables:
+            first = tables[0]
+            if not table.schema.equals(first.schema, check_metadata=False):
+                raise PhmInputError(
+                    f"the parts of {root} have different columns or types: {path.name} differs from the first "
+                    "part; write the dataset again"
+                )
+            if (table.schema.metadata or {}).get(_META_KEY) != (first.schema.metadata or {}).get(_META_KEY):
+                raise PhmInputError(
+                    f"the parts of {root} come from different cohorts: {path.name}'s phm-audit metadata differs "
+                    "from the first part's; write the dataset again"
+                )
+        tables.append(table)
+    raw = (tables[0].schema.metadata or {}).get(_META_KEY)
+    meta = json.loads(raw) if raw else {}
+    rows = sum(t.num_rows for t in tables)
+    if isinstance(meta.get("n"), int) and meta["n"] != rows:
+        raise PhmInputError(
+            f"the dataset {root} holds {rows:,} rows but its cohort has n={meta['n']:,}: a part is missing or "
+            "extra; write the dataset again"
+        )
+    df = pa.concat_tables(tables).to_pandas()
+    df.attrs = {"phm_audit": meta} if meta else {}
+    return df

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from phm_audit._io import read_table
+from phm_audit._io import read_dataset, read_table
 from phm_audit.exceptions import PhmInputError
 from phm_audit.synth._schema import CATEGORIES, COLUMNS, SCHEMA_VERSION, column_roles, pandas_dtype
 
@@ -67,21 +67,22 @@ def cohort_roles(cohort: pd.DataFrame) -> dict[str, str]:
 
 
 def read_cohort(path: str | Path) -> pd.DataFrame:
-    """Read a cohort written by :func:`phm_audit.synth.write_cohort` or ``phm-audit generate``.
+    """Read a cohort written by ``phm-audit generate``: a file, or a Parquet dataset folder.
 
     Parquet keeps the cohort's metadata (roles, scenario, seed); CSV gets the roles from the schema.
-    Known columns get their schema dtypes back.
+    A dataset folder is read whole, its parts in order, into one DataFrame (see
+    :func:`phm_audit._io.read_dataset`). Known columns get their schema dtypes back.
 
     Parameters
     ----------
     path : str or Path
-        A ``.parquet`` or ``.csv`` file.
+        A ``.parquet`` or ``.csv`` file, or a folder of ``.parquet`` parts.
 
     Returns
     -------
     pandas.DataFrame
     """
-    df = _coerce(read_table(path))
+    df = _coerce(read_dataset(path) if Path(path).is_dir() else read_table(path))
     meta = dict(df.attrs.get("phm_audit") or {})
     meta.setdefault("schema_version", SCHEMA_VERSION)
     meta["roles"] = cohort_roles(df)

@@ -258,11 +258,11 @@ def _read_yaml(path: Path) -> dict[str, Any]:
 def _resolve(spec: str | Path, seen: tuple[str, ...] = ()) -> tuple[str, str, dict[str, float], str]:
     text = str(spec)
     path = Path(text)
-    if path.suffix.lower() in (".yaml", ".yml") or path.exists():
+    if text in list_scenarios() and not path.is_file():  # a folder of that name (a dataset: --out england/) is no file
+        path = scenario_dir() / f"{text}.yaml"
+    elif path.suffix.lower() in (".yaml", ".yml") or path.exists():
         if not path.is_file():
             raise ScenarioError(f"scenario file {path} does not exist")
-    elif text in list_scenarios():
-        path = scenario_dir() / f"{text}.yaml"
     else:
         raise ScenarioError(
             f"unknown scenario '{text}'{closest(text, list_scenarios())}; built-in scenarios: "
