@@ -18,7 +18,7 @@ import jinja2
 from phm_audit._version import __version__
 from phm_audit.audit._result import AuditResult
 from phm_audit.report import _figures as figs
-from phm_audit.report._control import DisclosureControl
+from phm_audit.report._control import DisclosureControl, sentence
 from phm_audit.report._findings import primary_operating_point
 from phm_audit.report._html_decisions import (
     explanations_section,
@@ -43,7 +43,7 @@ __all__ = ["SECTIONS", "PendingPage", "fmt", "render_html", "start_page"]
 
 
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("phm_audit.report", "templates"),
         autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
         undefined=jinja2.StrictUndefined,
@@ -51,6 +51,8 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.filters["sentence"] = sentence  # ``capitalize`` would lower "OpenSAFELY" and "NHS"
+    return env
 
 
 class PendingPage:
