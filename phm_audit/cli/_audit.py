@@ -22,6 +22,7 @@ from phm_audit.audit._input_checks import check_outcome_columns, check_score_col
 from phm_audit.audit._result import AuditResult
 from phm_audit.audit._spec import DEFAULT_OPERATING_POINTS, AuditSpec, ScoredModel
 from phm_audit.cli._models import add_supplied_arguments, check_supplied_flags, printed_warnings, supplied_paths
+from phm_audit.cli._release import add_release_arguments, release_settings
 from phm_audit.exceptions import PhmInputError, closest
 
 _DESCRIPTION = """\
@@ -145,6 +146,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="omit the creation time, so the same inputs give byte-identical files (for comparisons)",
     )
     opts.add_argument("--quiet", action="store_true")
+    add_release_arguments(opts)
     opts.add_argument(
         "--fail-on",
         choices=["flag", "review"],
@@ -425,6 +427,7 @@ def run(args: argparse.Namespace) -> int:
     if out.exists() and not out.is_dir():
         raise PhmInputError(f"--out {out} is a file; give a folder for the report")
     check_report_folder(out, overwrite=args.overwrite, files=("index.html", "audit.json", "metrics.csv"))
+    release = release_settings(args, out)
     progress = Progress(quiet=args.quiet)
     with printed_warnings("audit"):
         plan = _table_mode(args) if args.table else _cohort_mode(args)
@@ -458,14 +461,23 @@ def run(args: argparse.Namespace) -> int:
                 out,
                 name=out.resolve().name or "audit",
                 provenance=plan.provenance,
+                disclosure=release.report,
                 deterministic=args.deterministic,
                 overwrite=args.overwrite,
             )
+        if release.bundle_folder is not None:
+            from phm_audit.report import write_release_bundle
+
+            with progress.step(f"writing the release bundle to {release.bundle_folder}"):
+                write_release_bundle(
+                    result, release.bundle_folder, disclosure=release.bundle, deterministic=args.deterministic
+                )
     if not args.quiet:
         print(
             f"audited {len(plan.models)} model(s) on {len(plan.frame):,} people in "
             f"{time.perf_counter() - start:.1f} s; "
-            f"wrote {out}/ (index.html, metrics.csv, curves.csv, audit.json, summary.md)",
+            f"wrote {out}/ (index.html, metrics.csv, curves.csv, audit.json, summary.md)"
+            + (f" and the release bundle {release.bundle_folder}/" if release.bundle_folder is not None else ""),
             file=sys.stdout,
         )
     if args.fail_on:

@@ -16,6 +16,7 @@ from pathlib import Path
 from phm_audit._argtypes import at_least
 from phm_audit._demo import build_demo_result
 from phm_audit._progress import Progress
+from phm_audit.cli._release import add_release_arguments, release_settings
 
 __all__ = ["register", "run"]
 
@@ -44,6 +45,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="attribute (or intersection COL,COL) the headline ranks first (repeatable; default Core20PLUS5: "
         "imd_quintile, ethnicity and their intersection)",
     )
+    add_release_arguments(p)
     p.set_defaults(func=run)
 
 
@@ -54,6 +56,7 @@ def run(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     check_report_folder(args.out, overwrite=args.overwrite)  # before the work, not after it
+    release = release_settings(args, args.out)
     equity = equity_attributes(args.equity_attribute)
     if equity is not None:
         from phm_audit.audit import AuditSpec
@@ -76,11 +79,21 @@ def run(args: argparse.Namespace) -> int:
             Path(args.out),
             name="demo",
             provenance=provenance,
+            disclosure=release.report,
             deterministic=args.deterministic,
             n_jobs=-1,
             overwrite=args.overwrite,
         )
+    if release.bundle_folder is not None:
+        from phm_audit.report import write_release_bundle
+
+        with progress.step(f"writing the release bundle to {release.bundle_folder}"):
+            write_release_bundle(
+                result, release.bundle_folder, disclosure=release.bundle, deterministic=args.deterministic, n_jobs=-1
+            )
     print(f"Report: {Path(path) / 'index.html'}  ({time.perf_counter() - start:.0f} s)")
+    if release.bundle_folder is not None:
+        print(f"Release bundle: {release.bundle_folder / 'README.md'}")
     if not args.quiet:
         # the headline and findings of the report itself (under disclosure control), not computed again
         doc = json.loads((Path(path) / "audit.json").read_text(encoding="utf-8"))

@@ -4,7 +4,10 @@
 ``index.html`` (self-contained, prints to PDF), ``audit.json`` (findings, settings and metrics,
 validated against the shipped JSON Schema), ``metrics.csv`` (every metric), ``curves.csv`` and
 ``summary.md``, all after disclosure control, written atomically. :func:`metrics_frame` reads the
-metrics of an ``audit.json`` back into the tidy table.
+metrics of an ``audit.json`` back into the tidy table. :func:`write_release_bundle` writes only what the
+output checkers of a secure data environment release (CSV tables, figures as SVG with their numbers,
+a context file for each), under a preset's rules (``DisclosureControl.preset("opensafely")`` or
+``"nhs-sde"``).
 
 Examples
 --------
@@ -23,6 +26,7 @@ True
 True
 """
 
+from phm_audit.report._bundle import write_release_bundle
 from phm_audit.report._disclosure import (
     COUNT_METRICS,
     DENOMINATOR_RATES,
@@ -69,6 +73,7 @@ __all__ = [
     "summary_markdown",
     "validate_report_json",
     "write_machine_outputs",
+    "write_release_bundle",
     "write_report",
 ]
 

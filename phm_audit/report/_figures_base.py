@@ -23,7 +23,7 @@ import sys
 import threading
 import warnings
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import matplotlib
@@ -100,6 +100,9 @@ class Figure:
         Caption printed under the figure.
     svg : str
         Inline SVG markup (no XML prolog, no external references).
+    data : pandas.DataFrame or None
+        Exactly the numbers the figure draws (the frame of its ``*_data`` function in
+        :mod:`phm_audit.report._figure_data`), for a release bundle to publish beside it.
     """
 
     id: str
@@ -107,6 +110,7 @@ class Figure:
     alt: str
     caption: str
     svg: str
+    data: pd.DataFrame | None = field(default=None, compare=False, repr=False)
 
 
 def group_style(index: int) -> dict[str, Any]:
@@ -210,13 +214,15 @@ _PLACEHOLDER = "<!--phm-audit figure {}-->"
 _PLACEHOLDERS = re.compile(r"<!--phm-audit figure (\d+)-->")
 
 
-def _render(fid: str, title: str, alt: str, caption: str, draw: Callable[[], MplFigure]) -> Figure:
+def _render(
+    fid: str, title: str, alt: str, caption: str, draw: Callable[[], MplFigure], data: pd.DataFrame | None = None
+) -> Figure:
     drawing = _Drawing(fid, alt, draw)
     pending = _COLLECTING.get()
     if pending is None:
-        return Figure(id=fid, title=title, alt=alt, caption=caption, svg=drawing.svg())
+        return Figure(id=fid, title=title, alt=alt, caption=caption, svg=drawing.svg(), data=data)
     pending.append(drawing)
-    return Figure(id=fid, title=title, alt=alt, caption=caption, svg=_PLACEHOLDER.format(len(pending) - 1))
+    return Figure(id=fid, title=title, alt=alt, caption=caption, svg=_PLACEHOLDER.format(len(pending) - 1), data=data)
 
 
 #: The drawings forked worker processes draw (they inherit this list; nothing is pickled but the SVG text).

@@ -100,7 +100,7 @@ def draw_thresholds(frame: pd.DataFrame, *, model: str, attributes: Attributes) 
         f"The threshold sweep of {model}: how selection and unmet need change with capacity, per group. Lines "
         "that stay apart at every capacity show a gap that a larger service does not close."
     )
-    return _render(fid, f"Thresholds and capacity: {model}", alt, caption, draw)
+    return _render(fid, f"Thresholds and capacity: {model}", alt, caption, draw, data=frame)
 
 
 def thresholds_figure(table: pd.DataFrame, *, model: str, attributes: Attributes) -> Figure | None:
@@ -168,7 +168,7 @@ def draw_net_benefit(frame: pd.DataFrame, *, model: str, attributes: Attributes)
         "curves show the model's net benefit minus the better of treat-all and treat-none for that group: a group "
         "whose curve sits at or below 0 gains nothing from the model at that threshold."
     )
-    return _render(fid, f"Net benefit: {model}", alt, caption, draw)
+    return _render(fid, f"Net benefit: {model}", alt, caption, draw, data=frame)
 
 
 def net_benefit_figure(table: pd.DataFrame, *, model: str, attributes: Attributes) -> Figure | None:
@@ -248,7 +248,7 @@ def draw_explain(frame: pd.DataFrame, *, model: str) -> Figure | None:
         f"Which inputs drive the {model} score, and which of them carry the difference between groups: a feature "
         "that contributes much to a group's gap may stand in for the protected attribute."
     )
-    return _render(fid, f"Explanations: {model}", alt, caption, draw)
+    return _render(fid, f"Explanations: {model}", alt, caption, draw, data=frame)
 
 
 def explain_figure(table: pd.DataFrame, *, model: str, top: int = 12) -> Figure | None:
@@ -301,7 +301,7 @@ def draw_judgement(frame: pd.DataFrame) -> Figure | None:
         f"Actuarial, clinical and judgement-based scores on one footing, at {describe_operating_point(op)}: a "
         "score built for cost sits high on the vertical axis; one built for need sits far to the right."
     )
-    return _render("fig-judgement", "Need and cost captured by each model", alt, caption, draw)
+    return _render("fig-judgement", "Need and cost captured by each model", alt, caption, draw, data=frame)
 
 
 def judgement_figure(table: pd.DataFrame) -> Figure | None:
@@ -360,7 +360,7 @@ def draw_label_choice(frame: pd.DataFrame, *, attributes: Attributes) -> Figure 
         "Label choice (Obermeyer et al. 2019, Table 2): the same learner retrained on each candidate label. "
         "Where a group's share moves with the label, the choice of label, not the learner, decides who is flagged."
     )
-    return _render("fig-label-choice", "Who is flagged under each label", alt, caption, draw)
+    return _render("fig-label-choice", "Who is flagged under each label", alt, caption, draw, data=frame)
 
 
 def label_choice_figure(table: pd.DataFrame, *, attributes: Attributes) -> Figure | None:

@@ -127,7 +127,9 @@ def draw_headline(frame: pd.DataFrame, *, operating_point: str, attributes: Attr
         "with the highest need, every model side by side, with 95% intervals. Left of the line at 1: flagged less "
         "than its share of the highest need."
     )
-    return _render(f"fig-headline-{_slug(operating_point)}", "Flagged against need, every model", alt, caption, draw)
+    return _render(
+        f"fig-headline-{_slug(operating_point)}", "Flagged against need, every model", alt, caption, draw, data=frame
+    )
 
 
 def headline_figure(
@@ -201,7 +203,7 @@ def draw_shares(frame: pd.DataFrame, *, model: str, operating_point: str, attrib
         f"Who is flagged and who has the highest need, at {op_words} of the {model} score. A filled circle to the "
         "left of its open square means the group is under-represented among those flagged, relative to its need."
     )
-    return _render(fid, f"Flagged and high-need shares: {model}", alt, caption, draw)
+    return _render(fid, f"Flagged and high-need shares: {model}", alt, caption, draw, data=frame)
 
 
 def shares_figure(table: pd.DataFrame, *, model: str, operating_point: str, attributes: Attributes) -> Figure | None:
@@ -296,7 +298,7 @@ def draw_need_cost(
         "bands of 5 percentiles, on log scales. At the same score, a group whose need line lies above the reference "
         "group's while its cost line does not is sicker than its cost suggests."
     )
-    return _render(fid, f"Need and cost by score: {model}, {attribute}", alt, caption, draw)
+    return _render(fid, f"Need and cost by score: {model}, {attribute}", alt, caption, draw, data=data)
 
 
 def need_cost_by_percentile(
@@ -392,7 +394,7 @@ def draw_label_gap(frame: pd.DataFrame, *, model: str, flag_at: float = 1.1) -> 
         "against the reference group. Above 1: at the same score the group is sicker, relative to the reference, "
         "than its cost shows, so a cost label under-states its need."
     )
-    return _render(fid, f"Label gap at equal score: {model}", alt, caption, draw)
+    return _render(fid, f"Label gap at equal score: {model}", alt, caption, draw, data=frame)
 
 
 def label_gap_figure(
@@ -453,7 +455,7 @@ def draw_reliability(frame: pd.DataFrame, *, model: str, attributes: Attributes)
         f"Calibration of {model} on its own scale ({target}), per group. Points below the diagonal: the model "
         "over-predicts for that group; above: it under-predicts."
     )
-    return _render(fid, f"Reliability: {model}", alt, caption, draw)
+    return _render(fid, f"Reliability: {model}", alt, caption, draw, data=frame)
 
 
 def reliability_figure(curves: pd.DataFrame, *, model: str, attributes: Attributes) -> Figure | None:

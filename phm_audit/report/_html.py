@@ -10,6 +10,7 @@ This module assembles the page; the blocks, cells and number formats are in
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -18,7 +19,7 @@ import jinja2
 from phm_audit._version import __version__
 from phm_audit.audit._result import AuditResult
 from phm_audit.report import _figures as figs
-from phm_audit.report._control import DisclosureControl
+from phm_audit.report._control import DisclosureControl, sentence
 from phm_audit.report._findings import primary_operating_point
 from phm_audit.report._html_decisions import (
     explanations_section,
@@ -35,15 +36,15 @@ from phm_audit.report._html_sections import (
     label_choice_section,
     summary_section,
 )
-from phm_audit.report._html_tables import SECTIONS, Index, fmt
+from phm_audit.report._html_tables import SECTIONS, Index, Section, fmt
 from phm_audit.report._rules import GRADES, Finding, FindingRules
 from phm_audit.report._statements import Statement
 
-__all__ = ["SECTIONS", "PendingPage", "fmt", "render_html", "start_page"]
+__all__ = ["SECTIONS", "PendingPage", "fmt", "render_html", "report_figures", "start_page"]
 
 
 def _environment() -> jinja2.Environment:
-    return jinja2.Environment(
+    env = jinja2.Environment(
         loader=jinja2.PackageLoader("phm_audit.report", "templates"),
         autoescape=jinja2.select_autoescape(default=True, default_for_string=True),
         undefined=jinja2.StrictUndefined,
@@ -51,6 +52,8 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
+    env.filters["sentence"] = sentence  # ``capitalize`` would lower "OpenSAFELY" and "NHS"
+    return env
 
 
 class PendingPage:
@@ -73,6 +76,58 @@ class PendingPage:
         self._figures.close()
 
 
+def _sections(
+    result: AuditResult,
+    findings: Sequence[Finding],
+    provenance: Mapping[str, Any],
+    disclosure: DisclosureControl,
+    rules: FindingRules,
+    headline: Sequence[Statement],
+) -> list[Section]:
+    """The sections of the page, in order (inside a :class:`~phm_audit.report.FigureBatch`, figures wait)."""
+    curves = result.curves()
+    idx = Index(result.table(), curves)
+    primary = primary_operating_point(result)
+    return [
+        headline_section(result, headline, idx, primary),
+        summary_section(result, findings),
+        data_section(result, provenance, disclosure),
+        bias_section(result, idx, findings, primary),
+        calibration_section(result, idx, curves, primary),
+        label_choice_section(result, idx, rules),
+        thresholds_section(result, idx),
+        net_benefit_section(result, idx),
+        judgement_section(result, idx),
+        explanations_section(result, idx),
+        methods_section(result, disclosure, rules, bool(provenance.get("synthetic"))),
+    ]
+
+
+def report_figures(
+    result: AuditResult,
+    *,
+    findings: Sequence[Finding],
+    disclosure: DisclosureControl,
+    rules: FindingRules,
+    headline: Sequence[Statement] = (),
+    n_jobs: int = 1,
+) -> list[figs.Figure]:
+    """Every figure the report page of ``result`` draws, in the page's order, drawn, each with its data.
+
+    The page's own sections choose and make them (parameters as :func:`render_html`), so a release
+    bundle publishes exactly the report's figures and the frames they draw (:attr:`Figure.data`).
+    """
+    batch = figs.FigureBatch()
+    with batch.collecting():
+        sections = _sections(result, findings, {}, disclosure, rules, headline)
+    made = [b.figure for s in sections for b in s.blocks if b.kind == "figure" and b.figure is not None]
+    batch.start(n_jobs)
+    try:
+        return [dataclasses.replace(f, svg=batch.fill(f.svg)) for f in made]
+    finally:
+        batch.close()
+
+
 def start_page(
     result: AuditResult,
     *,
@@ -89,26 +144,10 @@ def start_page(
     The caller can do other work (write the tables) while the figures are drawn, then take the
     page from :meth:`PendingPage.result`. Parameters as :func:`render_html`.
     """
-    table = result.table()
-    curves = result.curves()
-    idx = Index(table, curves)
-    primary = primary_operating_point(result)
     synthetic = bool(provenance.get("synthetic"))
     batch = figs.FigureBatch()
     with batch.collecting():  # figures are drawn after the layout, together, in n_jobs processes
-        sections = [
-            headline_section(result, headline, idx, primary),
-            summary_section(result, findings),
-            data_section(result, provenance, disclosure),
-            bias_section(result, idx, findings, primary),
-            calibration_section(result, idx, curves, primary),
-            label_choice_section(result, idx, rules),
-            thresholds_section(result, idx),
-            net_benefit_section(result, idx),
-            judgement_section(result, idx),
-            explanations_section(result, idx),
-            methods_section(result, disclosure, rules, synthetic),
-        ]
+        sections = _sections(result, findings, provenance, disclosure, rules, headline)
     counts = {g: sum(f.grade == g for f in findings) for g in GRADES}
     template = _environment().get_template("report.html.j2")
     text = template.render(

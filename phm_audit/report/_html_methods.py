@@ -4,7 +4,7 @@ headline's mechanisms, disclosure control, the data and the limitations."""
 from __future__ import annotations
 
 from phm_audit.audit._result import AuditResult
-from phm_audit.report._control import DisclosureControl
+from phm_audit.report._control import DisclosureControl, sentence
 from phm_audit.report._html_tables import SECTIONS, Block, Section
 from phm_audit.report._rules import FindingRules
 
@@ -117,7 +117,7 @@ def methods_section(
         (
             "Disclosure control",
             (
-                f"{disclosure.describe().capitalize()}. Rates are recomputed from rounded numerators and "
+                f"{sentence(disclosure.describe())}. Rates are recomputed from rounded numerators and "
                 "denominators; differences and ratios against the reference group from those rates; a statistic on "
                 "a suppressed count is suppressed with it; and within every partition of a total (the groups of an "
                 "attribute, the cells of an intersection sharing one component, the bins of a curve) a second cell "

@@ -16,7 +16,7 @@ import hashlib
 import html
 import re
 
-__all__ = ["SVG_FONT_FAMILY", "SVG_PAGE_CSS", "finish_svg", "lean_svg", "short_ids"]
+__all__ = ["SVG_FONT_FAMILY", "SVG_PAGE_CSS", "finish_svg", "lean_svg", "short_ids", "standalone_svg"]
 
 #: The font family matplotlib measured the text with, then common fallbacks.
 SVG_FONT_FAMILY = "'DejaVu Sans', 'Bitstream Vera Sans', Verdana, Geneva, Arial, Helvetica, sans-serif"
@@ -183,3 +183,20 @@ def finish_svg(text: str, fid: str, alt: str) -> str:
         count=1,
     )
     return text.strip()
+
+
+def standalone_svg(text: str) -> str:
+    """A figure's inline SVG (:func:`finish_svg`) as a file of its own: the XML prolog, the SVG namespaces
+    and the styles the page gave it (:data:`SVG_PAGE_CSS`) put back; what is drawn is unchanged.
+
+    Examples
+    --------
+    >>> standalone_svg('<svg viewBox="0 0 1 1" role="img"><path d="M0 0"/></svg>').splitlines()[1][:40]
+    '<svg xmlns="http://www.w3.org/2000/svg" '
+    """
+    names = ' xmlns="http://www.w3.org/2000/svg"'
+    if "xlink:" in text:
+        names += ' xmlns:xlink="http://www.w3.org/1999/xlink"'
+    style = SVG_PAGE_CSS.replace("figure svg ", "")
+    body = re.sub(r"<svg\b([^>]*)>", lambda m: f"<svg{names}{m.group(1)}><style>{style}</style>", text, count=1)
+    return f'<?xml version="1.0" encoding="UTF-8"?>\n{body}\n'
