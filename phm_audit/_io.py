@@ -171,7 +171,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
     Parameters
     ----------
     path : str or Path
-        A ``.parquet`` or ``.csv`` file.
+        A ``.parquet`` or ``.csv`` file, or a folder of Parquet files (a dataset, read whole by
+        :func:`read_dataset`).
 
     Returns
     -------
@@ -183,6 +184,8 @@ def read_table(path: str | Path) -> pd.DataFrame:
         If the file is missing, of another format, or unreadable.
     """
     p = Path(path)
+    if p.is_dir():
+        return read_dataset(p)
     if not p.is_file():
         raise PhmInputError(f"file {p} does not exist")
     suffix = p.suffix.lower()
@@ -329,9 +332,19 @@ def read_dataset(folder: str | Path) -> pd.DataFrame:
         if tables:
             first = tables[0]
             if not table.schema.equals(first.schema, check_metadata=False):
+                mine, theirs = set(table.schema.names), set(first.schema.names)
+                if mine != theirs:
+                    lacks, extra = sorted(theirs - mine), sorted(mine - theirs)
+                    what = (f"lacks column(s) {', '.join(lacks)}" if lacks else "") + (
+                        f"{'; ' if lacks else ''}has extra column(s) {', '.join(extra)}" if extra else ""
+                    )
+                else:
+                    changed = [
+                        n for n in first.schema.names if table.schema.field(n).type != first.schema.field(n).type
+                    ]
+                    what = f"has other types in column(s) {', '.join(changed)}"
                 raise PhmInputError(
-                    f"the parts of {root} have different columns or types: {path.name} differs from the first "
-                    "part; write the dataset again"
+                    f"the parts of {root} disagree: {path.name} {what} against the first part; write the dataset again"
                 )
             if (table.schema.metadata or {}).get(_META_KEY) != (first.schema.metadata or {}).get(_META_KEY):
                 raise PhmInputError(

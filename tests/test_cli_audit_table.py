@@ -208,3 +208,32 @@ def test_the_gate_grades_the_findings_the_report_publishes(tmp_path, capsys, coh
     published = [f for f in doc["findings"] if f["grade"] in grades]
     assert f"gate failed: {len(published)} finding(s)" in err
     assert published[0]["text"] in err
+
+
+def test_audit_table_reads_a_parquet_dataset_folder_as_one_table(extract, tmp_path, capsys):
+    """``--table`` takes a folder of Parquet parts (as ``phm-audit generate --out folder/`` writes), read whole."""
+    _, table = extract
+    folder = tmp_path / "extract"
+    folder.mkdir()
+    for i, part in enumerate(np.array_split(np.arange(len(table)), 3)):
+        table.iloc[part].to_parquet(folder / f"part-{i:05d}.parquet", index=False)
+    from_file = tmp_path / "from_file.parquet"
+    table.to_parquet(from_file, index=False)
+    assert main(_args(folder, tmp_path / "a")) == 0
+    assert main(_args(from_file, tmp_path / "b")) == 0
+    a = pd.read_csv(tmp_path / "a" / "metrics.csv")
+    b = pd.read_csv(tmp_path / "b" / "metrics.csv")
+    pd.testing.assert_frame_equal(a, b)
+
+
+def test_a_dataset_part_missing_a_column_is_named(extract, tmp_path, capsys):
+    _, table = extract
+    folder = tmp_path / "extract"
+    folder.mkdir()
+    table.iloc[:10_000].to_parquet(folder / "part-00000.parquet", index=False)
+    table.iloc[10_000:].drop(columns=["spend_next"]).to_parquet(folder / "part-00001.parquet", index=False)
+    out = tmp_path / "out"
+    assert main(_args(folder, out)) == 2
+    err = capsys.readouterr().err
+    assert "part-00001.parquet lacks column(s) spend_next" in err and "Traceback" not in err
+    assert not out.exists()

@@ -56,7 +56,10 @@ def register(sub: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     src = p.add_argument_group("what to audit")
-    src.add_argument("--table", help="a CSV or Parquet extract that already has scores and outcomes")
+    src.add_argument(
+        "--table",
+        help="a CSV or Parquet extract that already has scores and outcomes, or a folder of Parquet parts (a dataset)",
+    )
     src.add_argument("--score", action="append", metavar="COL", help="score column of --table (repeatable)")
     src.add_argument("--group", action="append", metavar="COL", help="protected attribute column (repeatable)")
     src.add_argument(
