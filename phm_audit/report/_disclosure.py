@@ -14,7 +14,9 @@ The rules follow NHS Digital's practice for secondary-care statistics (since Sep
    denominator, and suppressed when either falls in ``1 .. threshold``; see :data:`DENOMINATOR_RATES`
    (``n`` is the denominator, so the numerator is ``value * n``) and :data:`NUMERATOR_SHARES` (``n`` is
    the numerator, the denominator is ``n / value``). The net benefit of treating everyone is a
-   transformed prevalence and is recomputed from the rounded count of events.
+   transformed prevalence and is recomputed from the rounded count of events. Where a value so
+   recomputed falls outside its bootstrap interval (made from the exact counts), the interval is
+   widened to hold it: a published interval always holds its published value.
 4. **Statistics on few people.** Any statistic whose ``n`` is suppressed is suppressed with it
    (value and interval), whatever the statistic: a mean, a ratio or a difference on 1 to 7 people
    is not published.
@@ -228,6 +230,11 @@ def _table_disclosure(
 
     # statistics computed from other published ones are recomputed from them, and hidden with them
     derive(out, value, hide, references, cause)
+    # a value recomputed from rounded counts can leave its bootstrap interval (computed from the exact
+    # counts): the interval is widened to hold it, so that a published interval always holds its value
+    bounded = np.isfinite(value) & np.isfinite(low) & np.isfinite(high)
+    low[bounded] = np.minimum(low[bounded], value[bounded])
+    high[bounded] = np.maximum(high[bounded], value[bounded])
 
     was_defined = np.isfinite(value)
     value[hide], low[hide], high[hide] = np.nan, np.nan, np.nan
