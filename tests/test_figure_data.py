@@ -118,7 +118,8 @@ def _same_rows(frame: pd.DataFrame, table: pd.DataFrame, keys: list[str], number
     assert len(merged) == len(frame)
     for c in numbers:
         # NaN only where the table's is: a suppressed value is not drawn as 0
-        np.testing.assert_array_equal(merged[c].to_numpy(np.float64), merged[f"{c}_table"].to_numpy(np.float64), c)
+        mine = merged[c].to_numpy(np.float64, na_value=np.nan)
+        np.testing.assert_array_equal(mine, merged[f"{c}_table"].to_numpy(np.float64, na_value=np.nan), c)
     return int(merged[f"{numbers[0]}_table"].isna().sum())
 
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pandas as pd
+import pyarrow as pa
 import pyarrow.dataset as ds
 import pytest
 
@@ -75,7 +76,9 @@ def test_pyarrow_reads_the_folder_as_one_table_with_one_schema_and_the_metadata(
         N,
         SCHEMA_VERSION,
     )
-    assert str(schemas[0].field("age_band").type) == "dictionary<values=string, indices=int8, ordered=1>"
+    # a categorical stays an ordered dictionary of strings (the width of its indices is pyarrow's choice)
+    kind = schemas[0].field("age_band").type
+    assert pa.types.is_dictionary(kind) and kind.value_type == pa.string() and kind.ordered
     table = data.to_table()
     assert table.num_rows == N
     pd.testing.assert_frame_equal(table.to_pandas(), fresh)
