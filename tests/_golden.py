@@ -31,6 +31,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from phm_audit.audit._result import AuditResult
+
 RTOL = 1e-9
 ATOL = 1e-12
 
@@ -209,3 +211,37 @@ def golden_differences(produced: dict[str, Any], folder: Path) -> dict[str, list
         if diff:
             out[name] = diff
     return out
+
+
+GOLDEN_DIR = Path(__file__).parent / "golden" / "report_small"
+
+
+def golden_cohort() -> pd.DataFrame:
+    """The committed input of the golden report (``england``, 20,000 people, seed 17)."""
+    from phm_audit.synth._cohort import read_cohort
+
+    cohort = read_cohort(GOLDEN_DIR / "cohort.parquet")
+    cohort.attrs["phm_audit"].pop("source", None)  # the folder it sits in differs between machines
+    return cohort
+
+
+def small_audit() -> AuditResult:
+    """The golden report's audit: two models, two attributes, a short threshold sweep, 30 replicates."""
+    from phm_audit.audit import AuditSpec, audit
+
+    cohort = golden_cohort()
+    spec = AuditSpec(
+        attributes=("imd_quintile", "ethnicity"),
+        intersections=(),
+        operating_points=("top_pct:3",),
+        analyses=("fairness", "calibration", "thresholds"),
+        sweep_fractions=(0.01, 0.03, 0.1),
+        n_score_bins=20,
+        n_boot=30,
+        seed=4,
+    )
+    scores = {
+        "prior_cost": cohort["cost_prior"].to_numpy(np.float64),
+        "ltc_count": cohort["n_ltc_recorded"].to_numpy(np.float64),
+    }
+    return audit(cohort, scores, spec)

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from _golden import golden_cohort, small_audit
 
 from phm_audit.audit import AuditSpec, audit
 from phm_audit.audit._metrics import UndeclaredMetricError, lookup
@@ -27,37 +28,14 @@ from phm_audit.report._bundle import MAX_ROWS, Output, _check_aggregate
 from phm_audit.report._bundle_text import COLUMN_WORDS
 from phm_audit.report._figure_data import headline_data, label_gap_data
 from phm_audit.report._outputs import read_metrics
-from phm_audit.synth._cohort import read_cohort
 
-GOLDEN_COHORT = Path(__file__).parent / "golden" / "report_small" / "cohort.parquet"
 CAP = 200  # a small cap, to force the tables into parts
-
-
-def _cohort() -> pd.DataFrame:
-    cohort = read_cohort(GOLDEN_COHORT)
-    cohort.attrs["phm_audit"].pop("source", None)
-    return cohort
 
 
 @pytest.fixture(scope="module")
 def small_result() -> AuditResult:
     """The small audit of tests/test_report_render.py: two models, two attributes, a short sweep."""
-    cohort = _cohort()
-    spec = AuditSpec(
-        attributes=("imd_quintile", "ethnicity"),
-        intersections=(),
-        operating_points=("top_pct:3",),
-        analyses=("fairness", "calibration", "thresholds"),
-        sweep_fractions=(0.01, 0.03, 0.1),
-        n_score_bins=20,
-        n_boot=30,
-        seed=4,
-    )
-    scores = {
-        "prior_cost": cohort["cost_prior"].to_numpy(np.float64),
-        "ltc_count": cohort["n_ltc_recorded"].to_numpy(np.float64),
-    }
-    return audit(cohort, scores, spec)
+    return small_audit()
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +51,7 @@ def written(small_result, tmp_path_factory) -> tuple[Path, Path]:
 @pytest.fixture(scope="module")
 def nine_result() -> AuditResult:
     """An audit of 3,000 people with a site of exactly 9 of them."""
-    cohort = _cohort().iloc[:3000].copy()
+    cohort = golden_cohort().iloc[:3000].copy()
     cohort["site"] = np.where(np.arange(3000) < 9, "A", np.where(np.arange(3000) < 1500, "B", "C"))
     spec = AuditSpec(
         attributes=("site",),
@@ -300,7 +278,7 @@ def test_a_folder_holding_a_users_file_is_refused(nine_result, tmp_path):
 
 @pytest.fixture(scope="module")
 def extract(tmp_path_factory) -> Path:
-    cohort = _cohort().iloc[:4000]
+    cohort = golden_cohort().iloc[:4000]
     table = pd.DataFrame(
         {
             "risk": cohort["cost_prior"].to_numpy(float),

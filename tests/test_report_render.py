@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from _golden import golden_differences, read_golden_csv
+from _golden import golden_differences, read_golden_csv, small_audit
 
 from phm_audit.audit import AuditSpec, ScoredModel, audit
 from phm_audit.audit._result import AuditResult, RowBuilder
@@ -36,39 +36,16 @@ from phm_audit.report import (
     write_report,
 )
 from phm_audit.report._outputs import read_metrics
-from phm_audit.synth._cohort import read_cohort
 
 GOLDEN = Path(__file__).parent / "golden" / "report_small"
 UPDATE = os.environ.get("PHM_AUDIT_UPDATE_GOLDEN") == "1"
 SECTION_IDS = [s for s, _ in SECTIONS]
 
 
-def golden_cohort() -> pd.DataFrame:
-    """The committed input of the golden report (``england``, 20,000 people, seed 17)."""
-    cohort = read_cohort(GOLDEN / "cohort.parquet")
-    cohort.attrs["phm_audit"].pop("source", None)  # the folder it sits in differs between machines
-    return cohort
-
-
 @pytest.fixture(scope="module")
 def small_result() -> AuditResult:
     """A small fixed cohort and audit: two models, two attributes, a short threshold sweep."""
-    cohort = golden_cohort()
-    spec = AuditSpec(
-        attributes=("imd_quintile", "ethnicity"),
-        intersections=(),
-        operating_points=("top_pct:3",),
-        analyses=("fairness", "calibration", "thresholds"),
-        sweep_fractions=(0.01, 0.03, 0.1),
-        n_score_bins=20,
-        n_boot=30,
-        seed=4,
-    )
-    scores = {
-        "prior_cost": cohort["cost_prior"].to_numpy(np.float64),
-        "ltc_count": cohort["n_ltc_recorded"].to_numpy(np.float64),
-    }
-    return audit(cohort, scores, spec)
+    return small_audit()
 
 
 @pytest.fixture(scope="module")
