@@ -18,6 +18,7 @@ from phm_audit.audit import (
     label_choice_scores,
 )
 from phm_audit.audit._spec import ANALYSES
+from phm_audit.exceptions import PhmInputError
 from phm_audit.synth import generate
 
 KEY = ["model", "analysis", "attribute", "group", "operating_point", "metric", "target", "feature"]
@@ -109,6 +110,8 @@ def test_allocation_alternatives_are_the_models_trained_on_a_health_outcome_unle
     named = audit(cohort, models, _spec(analyses=["allocation"], allocation_alternatives=["noise"])).table()
     metrics = set(named.loc[named["model"] == "cost", "metric"])
     assert "flagged_share_if_by_noise" in metrics and "flagged_share_if_by_clinical" not in metrics
+    with pytest.raises(PhmInputError, match=r"allocation alternative 'nose' is not an audited model.*'noise'"):
+        audit(cohort, models, _spec(analyses=["allocation"], allocation_alternatives=["nose"]))
     # a model declared clinical ranks need, with or without a target of its own
     declared = [*models[:2], dataclasses.replace(models[2], kind="clinical")]
     metrics = set(audit(cohort, declared, _spec(analyses=["allocation"])).get(model="cost")["metric"])

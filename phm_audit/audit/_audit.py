@@ -178,6 +178,14 @@ def audit(
     groupings, targets, notes, high = prepare(cohort, spec)
     if models or label_scores is None:
         _check_scores(models, cohort)
+    named = spec.allocation_alternatives or ()
+    unknown = [a for a in named if a not in {m.name for m in models}]
+    if unknown:
+        audited = [m.name for m in models]
+        raise PhmInputError(
+            f"allocation alternative '{unknown[0]}' is not an audited model{closest(unknown[0], audited)}; "
+            f"models: {', '.join(audited)}"
+        )
     decisions = [parse_operating_point(o) for o in (*spec.operating_points, spec.primary, spec.referral_gate)]
     if label_scores is not None:
         decisions.append(parse_operating_point(label_scores.operating_point))
