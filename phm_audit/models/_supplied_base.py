@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import abc
 from collections.abc import Sequence
 from typing import Any, ClassVar, Self
 
@@ -27,7 +28,7 @@ def exit_text(exc: SystemExit) -> str:
     )
 
 
-class SuppliedRiskModel:
+class SuppliedRiskModel(abc.ABC):
     """A model a user brings, already fitted: what the wrappers of a model file, a table of scores and a
     callable share.
 
@@ -95,7 +96,8 @@ class SuppliedRiskModel:
 
     def _check(self, cohort: pd.DataFrame) -> None:
         """Raise :class:`~phm_audit.exceptions.PhmInputError` where ``cohort`` cannot be scored (default: no check)."""
+        return None  # a table of scores and a callable can only be checked by scoring
 
+    @abc.abstractmethod
     def _raw_scores(self, cohort: pd.DataFrame) -> Any:
-        """The scores of ``cohort`` before they are checked."""
-        raise NotImplementedError
+        """The scores of ``cohort`` before they are checked (each wrapper computes them its own way)."""
