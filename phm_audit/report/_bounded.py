@@ -14,7 +14,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from phm_audit.report._rules import Finding, Rule, effect
+from phm_audit.report._rules import Finding, Rule, effect, row_fields
 from phm_audit.report._sentences import Words, metric_words, n_text, num, pct, points_text
 
 __all__ = ["BOUNDED", "bounded_findings", "few_people", "undefined_findings"]
@@ -114,14 +114,8 @@ def bounded_findings(
             Finding(
                 grade="flag",
                 text=text,
-                model=row.model,
-                analysis=row.analysis,
-                attribute=row.attribute,
-                group=row.group,
+                **row_fields(row),
                 reference=ref,
-                operating_point=row.operating_point,
-                metric=row.metric,
-                target=row.target,
                 value=None,
                 ci_low=None,
                 ci_high=None,

@@ -86,7 +86,7 @@ from phm_audit.audit._result import AuditResult
 from phm_audit.exceptions import PhmInputError
 from phm_audit.report._bounded import BOUNDED, bounded_findings, few_people, undefined_findings
 from phm_audit.report._control import DisclosureControl
-from phm_audit.report._rules import GRADES, Finding, FindingRules, Rule, effect, graded_rules
+from phm_audit.report._rules import GRADES, Finding, FindingRules, Rule, effect, graded_rules, row_fields
 from phm_audit.report._sentences import METRIC_LABELS, Words, describe_group, describe_operating_point, sentence
 
 __all__ = [
@@ -338,14 +338,8 @@ def findings(
                     reason=reason,
                     text=sentence(rule, row, ref, n, level, lookup, cost_target, words)
                     + (f" {reason[0].upper()}{reason[1:]}." if reason else ""),
-                    model=row.model,
-                    analysis=row.analysis,
-                    attribute=row.attribute,
-                    group=row.group,
+                    **row_fields(row),
                     reference=ref,
-                    operating_point=row.operating_point,
-                    metric=row.metric,
-                    target=row.target,
                     value=_clean(row.value),
                     ci_low=_clean(row.ci_low),
                     ci_high=_clean(row.ci_high),

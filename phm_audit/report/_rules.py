@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict
 
 import numpy as np
 
@@ -208,6 +208,31 @@ class Rule:
     harm: Literal["low", "high"]
     threshold: float
     log: bool  # a ratio (effect on the log scale) or a difference
+
+
+class RowFields(TypedDict):
+    """The columns that say which row of the tidy table a finding is about."""
+
+    model: str
+    analysis: str
+    attribute: str
+    group: str
+    operating_point: str
+    metric: str
+    target: str
+
+
+def row_fields(row: Any) -> RowFields:
+    """The identifying fields of a table row (a named tuple), as a finding carries them."""
+    return RowFields(
+        model=str(row.model),
+        analysis=str(row.analysis),
+        attribute=str(row.attribute),
+        group=str(row.group),
+        operating_point=str(row.operating_point),
+        metric=str(row.metric),
+        target=str(row.target),
+    )
 
 
 def graded_rules(rules: FindingRules) -> list[Rule]:
