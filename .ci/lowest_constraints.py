@@ -2,7 +2,7 @@
 
 ``make test-lowest`` installs the package with these constraints into ``.venv-lowest`` and runs the suite,
 so the minimum versions in ``pyproject.toml`` are tested, not hoped for: the runtime dependencies and the
-``fairness``, ``explain``, ``report`` and ``test`` extras. The checkers of the ``dev`` extra (ruff, mypy and
+``fairness``, ``explain``, ``report``, ``scale`` and ``test`` extras. The checkers of the ``dev`` extra (ruff, mypy and
 stubs) are pinned exactly and check the code, not run it; its reference oracle (dcurves) is left out.
 
     python .ci/lowest_constraints.py > constraints-lowest.txt
@@ -22,7 +22,7 @@ def lowest(pyproject: Path) -> list[str]:
     """``name==version`` for every ``name>=version`` requirement of the project and its extras."""
     project = tomllib.loads(pyproject.read_text(encoding="utf-8"))["project"]
     requirements = list(project.get("dependencies", []))
-    for name in ("fairness", "explain", "report", "test"):
+    for name in ("fairness", "explain", "report", "scale", "test"):
         requirements += project["optional-dependencies"][name]
     pins: dict[str, str] = {}
     for requirement in requirements:

@@ -21,6 +21,7 @@ from phm_audit.exceptions import PhmInputError
 
 __all__ = [
     "atomic_path",
+    "dataset_files",
     "dataset_part_names",
     "read_dataset",
     "read_table",
@@ -299,6 +300,52 @@ def _dataset_files(folder: Path) -> list[Path]:
     return sorted(files, key=lambda p: p.name)
 
 
+def _check_schema(root: Path, path: Path, schema: pa.Schema, first: pa.Schema) -> None:
+    """Refuse a part whose columns or types differ from the first part's, naming what differs."""
+    if schema.equals(first, check_metadata=False):
+        return
+    mine, theirs = set(schema.names), set(first.names)
+    if mine != theirs:
+        lacks, extra = sorted(theirs - mine), sorted(mine - theirs)
+        what = (f"lacks column(s) {', '.join(lacks)}" if lacks else "") + (
+            f"{'; ' if lacks else ''}has extra column(s) {', '.join(extra)}" if extra else ""
+        )
+    else:
+        changed = [n for n in first.names if schema.field(n).type != first.field(n).type]
+        what = f"has other types in column(s) {', '.join(changed)}"
+    raise PhmInputError(
+        f"the parts of {root} disagree: {path.name} {what} against the first part; write the dataset again"
+    )
+
+
+def dataset_files(folder: str | Path) -> list[Path]:
+    """The Parquet parts of a dataset folder, their schemas read (footers only) and checked to agree.
+
+    For a reader that does not load the parts itself (DuckDB, Spark, Polars): a part that lacks a
+    column is named here, before an engine would fail on it with a message of its own.
+
+    Raises
+    ------
+    PhmInputError
+        If the folder is missing, holds no Parquet files, or its parts are unreadable or disagree.
+    """
+    root = Path(folder)
+    if not root.is_dir():
+        raise PhmInputError(f"folder {root} does not exist")
+    files = _dataset_files(root)
+    first: pa.Schema | None = None
+    for path in files:
+        try:
+            schema = pq.read_schema(path)
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise PhmInputError(f"cannot read {path} as parquet: {str(exc).splitlines()[0]}") from None
+        if first is None:
+            first = schema
+        else:
+            _check_schema(root, path, schema, first)
+    return files
+
+
 def read_dataset(folder: str | Path) -> pd.DataFrame:
     """Read a Parquet dataset folder (as :func:`write_dataset` writes) into one DataFrame, parts in name order.
 
@@ -331,21 +378,7 @@ def read_dataset(folder: str | Path) -> pd.DataFrame:
             raise PhmInputError(f"cannot read {path} as parquet: {str(exc).splitlines()[0]}") from None
         if tables:
             first = tables[0]
-            if not table.schema.equals(first.schema, check_metadata=False):
-                mine, theirs = set(table.schema.names), set(first.schema.names)
-                if mine != theirs:
-                    lacks, extra = sorted(theirs - mine), sorted(mine - theirs)
-                    what = (f"lacks column(s) {', '.join(lacks)}" if lacks else "") + (
-                        f"{'; ' if lacks else ''}has extra column(s) {', '.join(extra)}" if extra else ""
-                    )
-                else:
-                    changed = [
-                        n for n in first.schema.names if table.schema.field(n).type != first.schema.field(n).type
-                    ]
-                    what = f"has other types in column(s) {', '.join(changed)}"
-                raise PhmInputError(
-                    f"the parts of {root} disagree: {path.name} {what} against the first part; write the dataset again"
-                )
+            _check_schema(root, path, table.schema, first.schema)
             if (table.schema.metadata or {}).get(_META_KEY) != (first.schema.metadata or {}).get(_META_KEY):
                 raise PhmInputError(
                     f"the parts of {root} come from different cohorts: {path.name}'s phm-audit metadata differs "

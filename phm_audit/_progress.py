@@ -32,10 +32,13 @@ class Progress:
         drawn = [0]
 
         def tick(done: int, total: int, label: str = "") -> None:
-            if not live or total <= 0:
+            if not live:
                 return
-            filled = round(_BAR_WIDTH * min(done, total) / total)
-            line = f"\r- {text} [{'#' * filled}{'-' * (_BAR_WIDTH - filled)}] {done}/{total} {label}"
+            if total <= 0:  # a step that cannot count ahead (an engine's queries): how many so far, and the last
+                line = f"\r- {text} ... {done} {label}"
+            else:
+                filled = round(_BAR_WIDTH * min(done, total) / total)
+                line = f"\r- {text} [{'#' * filled}{'-' * (_BAR_WIDTH - filled)}] {done}/{total} {label}"
             print(line.ljust(drawn[0]), end="", file=sys.stderr, flush=True)
             drawn[0] = len(line)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -12,12 +13,13 @@ from sklearn.base import BaseEstimator
 
 from phm_audit.audit import AuditSpec, ScoredModel, audit
 from phm_audit.audit._allocation import equal_tpr_flags, replacement_swaps
+from phm_audit.audit._cells import MemoryCells, Rank
 from phm_audit.audit._groups import encode_groups
 from phm_audit.audit._net_benefit import DEFAULT_THRESHOLDS, net_benefit_curve
 from phm_audit.audit._operating_points import capacity_for_share
 from phm_audit.audit._result import RowBuilder
-from phm_audit.audit._stats import descending_order, top_k_mask
-from phm_audit.audit._sweep_rows import buckets_from_order, capacities, fraction_name, sweep_rows
+from phm_audit.audit._stats import top_k_mask
+from phm_audit.audit._sweep_rows import capacities, fraction_name, sweep_rows
 
 
 @pytest.fixture(scope="module")
@@ -58,16 +60,17 @@ def test_sweep_equals_the_naive_per_threshold_computation():
     need = np.round(rng.gamma(1, 1, n), 1)  # ties in need
     groups = rng.choice(np.array(["a", "b", "c", "tiny"]), n, p=[0.5, 0.3, 0.195, 0.005])
     frame = pd.DataFrame({"g": groups})
+    cells = MemoryCells(frame, ["g"], {"s": scores, "need": need})
     grouping = encode_groups(frame, ["g"])
+    grouping = replace(grouping, strata=grouping.codes[cells.first_of_strata()])
     fractions, ks = capacities(n, None)
+    edges = tuple(int(k) for k in ks)
     rows = RowBuilder()
     sweep_rows(
         rows,
         model="m",
         grouping=grouping,
-        score_buckets=buckets_from_order(descending_order(scores), ks),
-        need_buckets=buckets_from_order(descending_order(need), ks),
-        need=need,
+        cube=cells.cube([Rank("s", edges), Rank("need", edges)], ["need"]),
         fractions=fractions,
         target="y",
         min_group_size=1,

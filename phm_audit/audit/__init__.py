@@ -22,9 +22,11 @@ from phm_audit.audit._metrics import METRICS, MetricDecl, lookup
 from phm_audit.audit._operating_points import OperatingPoint, describe_point, flag, parse_operating_point, resolve_k
 from phm_audit.audit._result import METRIC_COLUMNS, REASON_CODES, AuditResult
 from phm_audit.audit._spec import AuditSpec, ScoredModel, is_cost_label
+from phm_audit.audit._tables import ENGINES, audit_table
 
 __all__ = [
     "ANALYSIS_REGISTRY",
+    "ENGINES",
     "METRICS",
     "METRIC_COLUMNS",
     "REASON_CODES",
@@ -38,6 +40,7 @@ __all__ = [
     "ScoredModel",
     "attributions",
     "audit",
+    "audit_table",
     "combined_pathway_scores",
     "describe_point",
     "encode_groups",

@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from phm_audit.audit._bootstrap import cell_table, percentile_interval
+from phm_audit.audit._bootstrap import cell_table, grouped_table, percentile_interval
+from phm_audit.audit._cells import Cube
 from phm_audit.audit._groups import Grouping
 from phm_audit.audit._result import RowBuilder
 from phm_audit.audit._stats import descending_order, safe_div, top_k_mask
@@ -331,21 +332,20 @@ def referral_rows(
     *,
     model: str,
     grouping: Grouping,
-    refused: np.ndarray,
+    cube: Cube,
     operating_point: str,
-    needs_specialist: np.ndarray,
     target: str,
     min_group_size: int,
     n_boot: int,
     level: float,
     rng: np.random.Generator,
 ) -> None:
-    """A referral gate: of the people who need specialist care, the share ``refused`` (not referred on), by group."""
-    refused = refused.astype(bool)
-    need = needs_specialist.astype(bool)
-    cells = (grouping.codes * 2 + need.astype(np.int64)) * 2 + refused.astype(np.int64)
-    table = cell_table(cells, grouping.n_groups * 4, n_boot=n_boot, rng=rng)
-    c = table.counts.reshape(-1, grouping.n_groups, 2, 2)
+    """A referral gate: of the people who need specialist care, the share refused (not referred on), by group.
+
+    ``cube`` holds the cells (stratum, needs specialist care, passed the gate).
+    """
+    passed = cube.dense(grouping.by_stratum(), grouping.n_groups)[0]  # (G, needs, passed)
+    c = grouped_table(grouping.canonical, passed[:, :, ::-1], n_boot=n_boot, rng=rng)[0]  # (R, G, needs, refused)
     needing = c[:, :, 1, :].sum(axis=2)
     rate = safe_div(c[:, :, 1, 1], needing)
     ref = grouping.reference

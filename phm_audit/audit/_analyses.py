@@ -30,11 +30,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from phm_audit.audit._cells import AtLeast, Cells, Dim, Distinct, First, Positive, Rank
 from phm_audit.audit._groups import Grouping
-from phm_audit.audit._operating_points import OperatingPoint, flag, parse_operating_point
+from phm_audit.audit._operating_points import OperatingPoint, capacity_k, flag, parse_operating_point
 from phm_audit.audit._result import RowBuilder
 from phm_audit.audit._spec import AuditSpec, ScoredModel, is_cost_label
 from phm_audit.audit._stats import descending_order, lowest_counts_masks, top_k_mask
+from phm_audit.exceptions import PhmInputError
 
 __all__ = ["REGISTRY", "Analysis", "Context", "LabelScores", "pair_rng"]
 
@@ -97,6 +99,7 @@ class Context:
     curves: list[pd.DataFrame]
     notes: list[str]
     numeric: Callable[[str], np.ndarray]
+    cells: Cells
     label_scores: LabelScores | None = None
     fitted: Sequence[Any] = ()
     extra_models: list[dict[str, Any]] = field(default_factory=list)
@@ -116,11 +119,87 @@ class Context:
 
     @cached_property
     def need_order(self) -> np.ndarray:
-        return descending_order(self.need)
+        order = getattr(self.cells, "order", None)
+        return descending_order(self.need) if order is None else order(self.high, descending=True)
+
+    def score_source(self, model: ScoredModel | None = None) -> str:
+        """The name of a model's scores among the cells' sources."""
+        return f"score:{(model or self.current).name}"
+
+    def decision(self, op: OperatingPoint, model: ScoredModel | None = None) -> Dim:
+        """The cell dimension of who ``op`` flags by a model's scores (code 1 = flagged).
+
+        In memory, :meth:`flag`'s mask (kept for the analyses that need rows); in an engine, the
+        first k of the order of the scores, or the scores at or above a cut-off.
+        """
+        m = model or self.current
+        if self.cells.rows:
+            name = f"flag:{m.name}:{op.name}"
+            self.cells.add(name, self.flag(op, m))  # type: ignore[attr-defined]
+            return Positive(name)
+        if op.by is not None:
+            raise PhmInputError(
+                f"operating point '{op.name}' shares its capacity out per {op.by}, which only the in-memory engine "
+                "does; audit with --engine memory, or use an operating point without '@'"
+            )
+        if op.kind == "score_ge":
+            return AtLeast(self.score_source(m), float(op.value))
+        return First(self.score_source(m), capacity_k(op, self.cells.n))
+
+    def need_bands(self) -> tuple[Dim, list[str]]:
+        """The dimension of each person's band of need (:func:`need_strata`) and the bands' labels."""
+        edges = self.spec.need_strata
+        n = self.cells.n
+        percentiles = (np.arange(n) + 0.5) * 100.0 / n
+        below = np.searchsorted(percentiles, np.asarray(edges[1:-1], dtype=np.float64), side="left")
+        labels = [f"p{edges[i]:g}_{edges[i + 1]:g}" for i in range(len(edges) - 1)]
+        return Rank(self.high, tuple(int(b) for b in below), descending=False), labels
+
+    def score_bins(self, counts: Sequence[int]) -> dict[int, tuple[Dim, np.ndarray, np.ndarray]]:
+        """For each number of bins, the cell dimension of :func:`~phm_audit.audit._stats.rank_bins` and each
+        bin's lowest and highest score (the scores at the bins' edges, read in one pass for every count)."""
+        source = self.score_source()
+        out: dict[int, tuple[Dim, np.ndarray, np.ndarray]] = {}
+        n = self.cells.n
+        wanted: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        for b in counts:
+            few = self.cells.distinct(source, b)
+            if few is not None:
+                out[b] = (Distinct(source, tuple(float(v) for v in few)), few.copy(), few.copy())
+                continue
+            edges = (np.arange(b + 1) * n + b - 1) // b
+            nonempty = edges[1:] > edges[:-1]
+            wanted[b] = (edges, edges[:-1][nonempty], edges[1:][nonempty] - 1)
+        if wanted:
+            positions = np.unique(np.concatenate([np.concatenate([lo, hi]) for _, lo, hi in wanted.values()]))
+            found = dict(
+                zip(positions.tolist(), self.cells.values_at(source, positions, descending=False), strict=True)
+            )
+            for b, (edges, lo, hi) in wanted.items():
+                low, high = np.full(b, np.nan), np.full(b, np.nan)
+                nonempty = edges[1:] > edges[:-1]
+                low[nonempty] = [found[p] for p in lo.tolist()]
+                high[nonempty] = [found[p] for p in hi.tolist()]
+                out[b] = (Rank(source, tuple(int(e) for e in edges[1:-1]), descending=False), low, high)
+        return out
 
     @cached_property
-    def strata(self) -> tuple[np.ndarray, list[str]]:
-        return need_strata(self.need, self.spec.need_strata)
+    def positive_need(self) -> int:
+        """How many people have any need (one count per audit)."""
+        cube = self.cells.cube([Positive(self.high)])
+        return int(cube.counts[cube.index[:, 1] == 1].sum())
+
+    def flagged_count(self, decision: Dim, op: OperatingPoint) -> int:
+        """How many people a decision flags: its capacity, or a count (a cut-off), checked to be neither 0 nor N."""
+        if isinstance(decision, First):
+            return decision.k
+        if isinstance(decision, Positive) and self.cells.rows:
+            k = int(np.count_nonzero(self.cells.source(decision.source)))  # type: ignore[attr-defined]
+        else:
+            cube = self.cells.cube([decision])
+            k = int(cube.counts[cube.index[:, 1] == 1].sum())
+        _check_k(op, k, self.cells.n)
+        return k
 
     @cached_property
     def primary(self) -> OperatingPoint:
@@ -216,11 +295,11 @@ class Analysis:
 def _fairness(ctx: Context) -> None:
     from phm_audit.audit._fairness import fairness_rows
 
-    strata, labels = ctx.strata
-    positive_need = int((ctx.need > 0).sum())
+    bands, labels = ctx.need_bands()
+    positive_need = ctx.positive_need
     for op in (parse_operating_point(o) for o in ctx.spec.operating_points):
-        flagged = ctx.flag(op)
-        k = int(flagged.sum())
+        decision = ctx.decision(op)
+        k = ctx.flagged_count(decision, op)
         reason = ""
         if positive_need < k:
             reason = (
@@ -229,9 +308,7 @@ def _fairness(ctx: Context) -> None:
             )
         ctx.each_group(
             fairness_rows,
-            flagged=flagged,
-            high_need=ctx.high_need(k),
-            need_stratum=strata,
+            cube=ctx.cells.cube([decision, First(ctx.high, k), bands]),
             stratum_labels=labels,
             operating_point=op.name,
             target=ctx.high,
@@ -239,25 +316,36 @@ def _fairness(ctx: Context) -> None:
         )
 
 
+def _check_k(op: OperatingPoint, k: int, n: int) -> None:
+    """A cut-off that flags nobody or everybody is refused (a capacity rule was checked by :func:`capacity_k`)."""
+    if k == 0:
+        raise PhmInputError(f"operating point '{op.name}' flags nobody (k = 0 of N = {n:,}); choose a lower cut-off")
+    if k == n:
+        raise PhmInputError(f"operating point '{op.name}' flags everybody (k = N = {n:,}); choose a higher cut-off")
+
+
 def _calibration(ctx: Context) -> None:
     from phm_audit.audit._calibration import calibration_rows, weak_calibration_rows
-    from phm_audit.audit._stats import rank_bins
 
     spec, model = ctx.spec, ctx.current
-    score_bins = {b: rank_bins(model.scores, b) for b in {spec.n_score_bins, 10, 100}}
-    needs = {t: v for t, v in ctx.targets.items() if t != spec.cost_target and t in spec.need_targets}
+    needs = [t for t in ctx.targets if t != spec.cost_target and t in spec.need_targets]
+    values = [spec.cost_target, *needs]
+    score_bins = {}
+    for b, (dim, low, high) in sorted(ctx.score_bins(sorted({spec.n_score_bins, 10, 100})).items()):
+        score_bins[b] = (ctx.cells.cube([dim], values), low, high)
     ctx.each_group(
-        calibration_rows,
-        curves=ctx.curves,
-        score_bins=score_bins,
-        cost=(spec.cost_target, ctx.targets[spec.cost_target]),
-        needs=needs,
-        n_score_bins=spec.n_score_bins,
+        calibration_rows, curves=ctx.curves, score_bins=score_bins, names=values, n_score_bins=spec.n_score_bins
     )
     if model.target is None:
         return
     if model.target not in ctx.cohort.columns:
         ctx.notes.append(f"{model.name}: its target '{model.target}' is not in the cohort; weak calibration skipped")
+        return
+    if not ctx.cells.rows:
+        ctx.notes.append(
+            f"{model.name}: weak calibration (slope, intercept, ICI) fits each person's score and needs rows; "
+            f"not run on the {ctx.cells.engine} engine (audit in memory, or a sample, for it)"
+        )
         return
     ctx.each_group(
         weak_calibration_rows,
@@ -269,17 +357,14 @@ def _calibration(ctx: Context) -> None:
 
 
 def _thresholds(ctx: Context) -> None:
-    from phm_audit.audit._sweep_rows import buckets_from_order, capacities, sweep_rows
+    from phm_audit.audit._sweep_rows import capacities, sweep_rows
 
-    fractions, ks = capacities(len(ctx.cohort), ctx.spec.sweep_fractions)
-    score_buckets = buckets_from_order(descending_order(ctx.current.scores), ks)
-    need_buckets = buckets_from_order(ctx.need_order, ks)
+    fractions, ks = capacities(ctx.cells.n, ctx.spec.sweep_fractions)
+    edges = tuple(int(k) for k in ks)
     ctx.each_group(
         sweep_rows,
         groupings=ctx.single_attributes,
-        score_buckets=score_buckets,
-        need_buckets=need_buckets,
-        need=ctx.need,
+        cube=ctx.cells.cube([Rank(ctx.score_source(), edges), Rank(ctx.high, edges)], [ctx.high]),
         fractions=fractions,
         target=ctx.high,
     )
@@ -346,13 +431,10 @@ def _referral(ctx: Context) -> None:
     from phm_audit.audit._allocation import referral_rows
 
     gate = parse_operating_point(ctx.spec.referral_gate)
-    refused = ~ctx.flag(gate)
-    needs_specialist = ctx.numeric(ctx.spec.referral_target) > 0
     ctx.each_group(
         referral_rows,
-        refused=refused,
+        cube=ctx.cells.cube([Positive(ctx.spec.referral_target), ctx.decision(gate)]),
         operating_point=gate.name,
-        needs_specialist=needs_specialist,
         target=ctx.spec.referral_target,
     )
 
@@ -453,10 +535,10 @@ REGISTRY: dict[str, Analysis] = {
         Analysis("allocation", frozenset({"scores", "capacity", "rows"}), _allocation),
         Analysis("raise_bar", frozenset({"scores", "capacity", "rows"}), _raise_bar),
         Analysis("referral", frozenset({"scores", "capacity"}), _referral, applies=_referral_applies),
-        Analysis("net_benefit", frozenset({"probability"}), _net_benefit, applies=_net_benefit_applies),
+        Analysis("net_benefit", frozenset({"probability", "rows"}), _net_benefit, applies=_net_benefit_applies),
         Analysis(
             "judgement",
-            frozenset({"several models", "capacity"}),
+            frozenset({"several models", "capacity", "rows"}),
             _judgement,
             per_model=False,
             applies=lambda ctx: len(ctx.models) > 1,

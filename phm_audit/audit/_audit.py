@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -10,13 +11,14 @@ import pandas as pd
 
 from phm_audit._checks import as_scores, check_columns
 from phm_audit.audit._analyses import REGISTRY, Context, LabelScores, pair_rng
+from phm_audit.audit._cells import MemoryCells
 from phm_audit.audit._groups import Grouping, encode_groups, intersection_name
 from phm_audit.audit._operating_points import OperatingPoint, describe_point, parse_operating_point
 from phm_audit.audit._result import CURVE_COLUMNS, AuditResult, RowBuilder, cohort_summary
 from phm_audit.audit._spec import AuditSpec, ScoredModel
 from phm_audit.exceptions import PhmInputError, PhmTypeError, closest
 
-__all__ = ["as_scored_models", "audit", "prepare"]
+__all__ = ["as_scored_models", "audit", "key_order", "prepare", "run_analyses"]
 
 ScoresInput = ScoredModel | Sequence[ScoredModel] | Mapping[str, Any]
 
@@ -121,6 +123,7 @@ def audit(
     progress: Callable[[int, int, str], None] | None = None,
     label_scores: LabelScores | None = None,
     fitted: Sequence[Any] = (),
+    key: str | None = "patient_id",
 ) -> AuditResult:
     """Audit the scores of one or more models on a cohort.
 
@@ -142,6 +145,10 @@ def audit(
         (:func:`phm_audit.pipeline.label_choice` fits them).
     fitted : sequence, optional
         Fitted models to explain (the ``explanations`` analysis, with SHAP).
+    key : str or None, default "patient_id"
+        The column that breaks ties in every order of the population (score descending, then key
+        ascending), as an engine with no row order does (:func:`phm_audit.audit.audit_table`); where
+        the cohort lacks it, or with None, ties go by row order. Its values must be unique.
 
     Notes
     -----
@@ -186,6 +193,26 @@ def audit(
             f"allocation alternative '{unknown[0]}' is not an audited model{closest(unknown[0], audited)}; "
             f"models: {', '.join(audited)}"
         )
+    order = key_order(cohort, key)
+    if order is not None:  # ties by row position are now ties by key
+        moved = cohort.iloc[order].reset_index(drop=True)
+        moved.attrs = dict(cohort.attrs)
+        cohort = moved
+        models = [replace(m, scores=m.scores[order]) for m in models]
+        targets = {k: v[order] for k, v in targets.items()}
+        groupings = [replace(g, codes=g.codes[order]) for g in groupings]
+        if label_scores is not None:
+            moved_scores = {k: np.asarray(v)[order] for k, v in label_scores.scores.items()}
+            label_scores = replace(label_scores, scores=moved_scores)
+    attributes = [*spec.attributes, *(a for inter in spec.intersections for a in inter)]
+    cells = MemoryCells(
+        cohort,
+        attributes,
+        {**{f"score:{m.name}": m.scores for m in models}, **targets},
+        more=lambda name: _numeric_target(cohort, name),
+    )
+    first = cells.first_of_strata()
+    groupings = [replace(g, strata=g.codes[first]) for g in groupings]
     decisions = [parse_operating_point(o) for o in (*spec.operating_points, spec.primary, spec.referral_gate)]
     if label_scores is not None:
         decisions.append(parse_operating_point(label_scores.operating_point))
@@ -208,10 +235,28 @@ def audit(
         curves=[],
         notes=notes,
         numeric=target,
+        cells=cells,
         label_scores=label_scores,
         fitted=tuple(fitted),
     )
+    return run_analyses(ctx, progress)
+
+
+def run_analyses(ctx: Context, progress: Callable[[int, int, str], None] | None = None) -> AuditResult:
+    """Run the registry's analyses that the spec names on a prepared context, and gather the result.
+
+    An analysis that needs rows is left out, with a note, where the people are not at hand (an engine).
+    """
+    spec, models = ctx.spec, ctx.models
     chosen = [REGISTRY[name] for name in REGISTRY if name in spec.analyses]
+    if not ctx.cells.rows:
+        for analysis in chosen:
+            if "rows" in analysis.needs:
+                ctx.notes.append(
+                    f"{analysis.name} re-ranks or re-scores individual people, so it needs rows; it was not run on "
+                    f"the {ctx.cells.engine} engine (audit in memory, or a sample, for it)"
+                )
+        chosen = [a for a in chosen if "rows" not in a.needs]
     per_model = [a for a in chosen if a.per_model and (models and a.applies(ctx))]
     for done, model in enumerate(models):
         if progress is not None:
@@ -236,14 +281,40 @@ def audit(
     return AuditResult(
         spec=spec,
         models=tuple(described.values()),
-        groups={g.attribute: g.describe() for g in groupings},
-        cohort=cohort_summary(cohort, high),
-        notes=tuple(dict.fromkeys(notes)),
+        groups={g.attribute: g.describe() for g in ctx.groupings},
+        cohort=cohort_summary(ctx.cohort, ctx.high, n=ctx.cells.n),
+        notes=tuple(dict.fromkeys(ctx.notes)),
         _metrics=table,
         _curves=pd.concat(ctx.curves, ignore_index=True) if ctx.curves else pd.DataFrame(columns=list(CURVE_COLUMNS)),
         primary_operating_point=parse_operating_point(spec.primary).name if models else "",
         operating_points={str(n): describe_point(str(n)) for n in table["operating_point"].unique()},
     )
+
+
+def key_order(cohort: pd.DataFrame, key: str | None) -> np.ndarray | None:
+    """The stable order of ``cohort`` by ``key``, or None where it is in key order already (or has no key).
+
+    Raises
+    ------
+    PhmInputError
+        A key with missing or repeated values.
+    """
+    if key is None or key not in cohort.columns:
+        return None
+    values = cohort[key]
+    if values.isna().any():
+        raise PhmInputError(f"key column '{key}' has missing values; every person needs a key (or pass key=None)")
+    if values.is_monotonic_increasing and values.is_unique:
+        return None
+    order = np.argsort(values.to_numpy(), kind="stable")
+    ordered = values.to_numpy()[order]
+    repeated = np.flatnonzero(ordered[1:] == ordered[:-1])
+    if repeated.size:
+        raise PhmInputError(
+            f"key column '{key}' repeats the value {ordered[repeated[0]]!r}; ties are broken by a unique key — "
+            "remove the duplicates or pass key=None to break ties by row order"
+        )
+    return order
 
 
 def _places(cohort: pd.DataFrame, ops: list[OperatingPoint]) -> dict[str | None, np.ndarray | None]:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["CellTable", "cell_table", "percentile_interval"]
+__all__ = ["CellTable", "cell_table", "grouped_table", "moments_table", "percentile_interval"]
 
 EXACT_BELOW = 200
 
@@ -93,17 +93,9 @@ def cell_table(
     out_counts[0], out_sums[0] = counts, sums
     if n_boot == 0 or n == 0:
         return CellTable(out_counts, out_sums)
-    boot_counts = rng.multinomial(n, counts / n, size=n_boot).astype(np.float64)
-    out_counts[1:] = boot_counts
+    boot_counts = _draw(counts, sums, cov, out_counts, out_sums, n_boot, rng)
     if k == 0:
         return CellTable(out_counts, out_sums)
-    means = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], 0.0)
-    # large cells: normal limit of a sum of m draws, correlated across the K columns
-    w, v = np.linalg.eigh(cov)
-    root = v * np.sqrt(np.clip(w, 0.0, None))[:, None, :]  # (C, K, K), root @ root.T == cov
-    z = rng.standard_normal((n_boot, n_cells, k))
-    noise = np.einsum("cij,bcj->bci", root, z)
-    out_sums[1:] = boot_counts[:, :, None] * means[None] + np.sqrt(boot_counts)[:, :, None] * noise
     # small cells: exact resampling of the cell's own values
     small = np.flatnonzero((counts > 0) & (counts < EXACT_BELOW))
     if small.size:
@@ -125,6 +117,145 @@ def cell_table(
             s = np.bincount(which, weights=vals[members, j], minlength=flat.size).reshape(n_boot, small.size)
             out_sums[1:, small, j] = s
     return CellTable(out_counts, out_sums)
+
+
+def _draw(
+    counts: np.ndarray,
+    sums: np.ndarray,
+    cov: np.ndarray,
+    out_counts: np.ndarray,
+    out_sums: np.ndarray,
+    n_boot: int,
+    rng: np.random.Generator,
+    smooth: bool = False,
+) -> np.ndarray:
+    """Replicates 1..B of the counts (multinomial) and of the sums (normal limit of a sum of m draws).
+
+    ``smooth`` takes the covariance's root by Cholesky, which moves little when the covariance moves
+    little (an engine's sums differ from another's in the last digits); the eigenvectors of a matrix
+    with close eigenvalues can turn far.
+    """
+    n_cells, k = sums.shape
+    n = round(float(counts.sum()))
+    boot_counts = rng.multinomial(n, counts / n, size=n_boot).astype(np.float64)
+    out_counts[1:] = boot_counts
+    if k == 0:
+        return boot_counts
+    means = np.where(counts[:, None] > 0, sums / np.maximum(counts, 1)[:, None], 0.0)
+    # the normal limit of a sum of m draws from the cell, correlated across the K columns
+    root = _cholesky_root(cov) if smooth else _eigen_root(cov)  # (C, K, K), root @ root.T == cov
+    z = rng.standard_normal((n_boot, n_cells, k))
+    noise = np.einsum("cij,bcj->bci", root, z)
+    out_sums[1:] = boot_counts[:, :, None] * means[None] + np.sqrt(boot_counts)[:, :, None] * noise
+    return boot_counts
+
+
+def _eigen_root(cov: np.ndarray) -> np.ndarray:
+    w, v = np.linalg.eigh(cov)
+    return v * np.sqrt(np.clip(w, 0.0, None))[:, None, :]
+
+
+def _cholesky_root(cov: np.ndarray) -> np.ndarray:
+    """Cholesky roots of a stack of covariances, by their correlations; a column of variance 0 gets no noise.
+
+    The correlations' diagonal is raised by 1e-10 so that a factor exists for columns that move together
+    exactly (a singular covariance).
+    """
+    sd = np.sqrt(np.clip(np.einsum("cii->ci", cov), 0.0, None))
+    scale = np.where(sd > 0, sd, 1.0)
+    live = (sd[:, :, None] > 0) & (sd[:, None, :] > 0)
+    corr = np.clip(np.where(live, cov / (scale[:, :, None] * scale[:, None, :]), 0.0), -1.0, 1.0)
+    np.einsum("cii->ci", corr)[...] = 1.0 + 1e-10
+    return sd[:, :, None] * np.linalg.cholesky(corr)
+
+
+def moments_table(
+    counts: np.ndarray,
+    sums: np.ndarray | None = None,
+    cross: np.ndarray | None = None,
+    *,
+    n_boot: int = 200,
+    rng: np.random.Generator | None = None,
+) -> CellTable:
+    """Observed and bootstrapped counts and sums per cell, from each cell's count, sums and cross-products.
+
+    The aggregate-first form of :func:`cell_table`: what a data engine's ``GROUP BY`` returns is
+    enough, and no person's value is read. Counts are multinomial as there; every cell's sums use
+    the normal limit, with the covariance ``cross / m - mean mean^T`` (small cells included, which
+    :func:`cell_table` resamples exactly from their members).
+
+    Parameters
+    ----------
+    counts : ndarray, shape (C,)
+    sums : ndarray, shape (C, K), optional
+        Sums of K value columns per cell (none: counts only).
+    cross : ndarray, shape (C, K, K), optional
+        Sums of products of each pair of value columns per cell (with ``sums``).
+    n_boot : int, default 200
+    rng : numpy.random.Generator, optional
+
+    Returns
+    -------
+    CellTable
+    """
+    rng = rng if rng is not None else np.random.default_rng(0)
+    counts = np.asarray(counts, dtype=np.float64).ravel()
+    if sums is None or cross is None:
+        sums, cross = np.zeros((counts.size, 0)), np.zeros((counts.size, 0, 0))
+    sums = np.asarray(sums, dtype=np.float64).reshape(counts.size, -1)
+    k = sums.shape[1]
+    cross = np.asarray(cross, dtype=np.float64).reshape(counts.size, k, k)
+    out_counts = np.empty((1 + n_boot, counts.size))
+    out_sums = np.empty((1 + n_boot, counts.size, k))
+    out_counts[0], out_sums[0] = counts, sums
+    if n_boot == 0 or counts.sum() == 0:
+        return CellTable(out_counts, out_sums)
+    safe = np.maximum(counts, 1)[:, None]
+    means = sums / safe
+    second = cross / safe[:, :, None]
+    cov = second - means[:, :, None] * means[:, None, :]
+    # A variance below the rounding of E[x^2] - mean^2 is 0: two engines that add in other orders
+    # differ there in the last digits, and the square root of the noise would magnify the difference.
+    diag = np.einsum("cii->ci", cov)
+    flat = np.abs(diag) <= 1e-9 * np.abs(np.einsum("cii->ci", second))
+    cov = np.where(flat[:, :, None] | flat[:, None, :], 0.0, cov)
+    _draw(counts, sums, cov, out_counts, out_sums, n_boot, rng, smooth=True)
+    return CellTable(out_counts, out_sums)
+
+
+def grouped_table(
+    order: np.ndarray,
+    counts: np.ndarray,
+    sums: np.ndarray | None = None,
+    cross: np.ndarray | None = None,
+    *,
+    n_boot: int = 200,
+    rng: np.random.Generator | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`moments_table` of cells by (group, ...), drawn with the groups in ``order``.
+
+    ``counts`` has shape (G, ...), ``sums`` (G, ..., K) and ``cross`` (G, ..., K, K); the groups
+    are put in ``order`` (a grouping's :attr:`~phm_audit.audit._groups.Grouping.canonical` order)
+    for the draws and back after, so the replicates do not depend on the order an engine lists the
+    groups in.
+
+    Returns
+    -------
+    counts, sums : ndarray
+        Shapes (1 + B, G, ...) and (1 + B, G, ..., K).
+    """
+    counts = np.asarray(counts, dtype=np.float64)
+    k = 0 if sums is None else np.asarray(sums).shape[-1]
+    t = moments_table(
+        counts[order].ravel(),
+        None if sums is None else np.asarray(sums)[order].reshape(-1, k),
+        None if cross is None else np.asarray(cross)[order].reshape(-1, k, k),
+        n_boot=n_boot,
+        rng=rng,
+    )
+    back = np.argsort(order)
+    reps = t.counts.shape[0]
+    return t.counts.reshape(reps, *counts.shape)[:, back], t.sums.reshape(reps, *counts.shape, k)[:, back]
 
 
 def percentile_interval(

@@ -15,14 +15,15 @@ and the gap rises above 1.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from statistics import NormalDist
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from phm_audit.audit._bootstrap import cell_table, percentile_interval
+from phm_audit.audit._bootstrap import cell_table, grouped_table, percentile_interval
+from phm_audit.audit._cells import Cube
 from phm_audit.audit._groups import Grouping
 from phm_audit.audit._result import CURVE_COLUMNS, RowBuilder
 from phm_audit.audit._stats import rank_bins, safe_div
@@ -38,9 +39,8 @@ def calibration_rows(
     *,
     model: str,
     grouping: Grouping,
-    score_bins: Mapping[int, tuple[np.ndarray, np.ndarray, np.ndarray]],
-    cost: tuple[str, np.ndarray],
-    needs: Mapping[str, np.ndarray],
+    score_bins: Mapping[int, tuple[Cube, np.ndarray, np.ndarray]],
+    names: Sequence[str],
     n_score_bins: int,
     min_group_size: int,
     n_boot: int,
@@ -49,21 +49,24 @@ def calibration_rows(
 ) -> None:
     """Mean cost and need by score bin per group, and the ratios at equal score with intervals.
 
-    ``score_bins`` maps a number of bins to :func:`rank_bins` of the model's scores (computed once per
-    model and shared by every attribute).
+    ``score_bins`` maps a number of bins to the cells (stratum, score bin) with the sums of the
+    targets ``names`` (the cost first, then the needs), and each bin's lowest and highest score
+    (:meth:`phm_audit.audit._analyses.Context.score_bins`, computed once per model).
     """
     g_n, ref, labels = grouping.n_groups, grouping.reference, grouping.labels
-    names = [cost[0], *needs]
-    values = np.column_stack([cost[1], *needs.values()]).astype(np.float64)
+    names = list(names)
     sizes = grouping.sizes
     small = np.where(sizes < min_group_size, f"group has fewer than {min_group_size} people", "")
     base: dict[str, Any] = {"model": model, "analysis": "calibration", "attribute": grouping.attribute}
 
-    bins, low, high = score_bins[n_score_bins]
+    def table(count: int) -> tuple[np.ndarray, np.ndarray]:
+        cube = score_bins[count][0]
+        counts, sums, cross = cube.dense(grouping.by_stratum(), g_n)
+        return grouped_table(grouping.canonical, counts, sums, cross, n_boot=n_boot, rng=rng)
+
+    _, low, high = score_bins[n_score_bins]
     n_bins = low.size
-    table = cell_table(grouping.codes * n_bins + bins, g_n * n_bins, values, n_boot=n_boot, rng=rng)
-    n = table.counts.reshape(-1, g_n, n_bins)
-    s = table.sums.reshape(-1, g_n, n_bins, len(names))
+    n, s = table(n_score_bins)
     usable = (n > 0) & (n[:, ref : ref + 1, :] > 0)
     ref_mean = safe_div(s[:, ref : ref + 1, :, :], n[:, ref : ref + 1, :, None])
     num = np.where(usable[..., None], s, 0.0).sum(axis=2)
@@ -122,12 +125,10 @@ def calibration_rows(
     # Curves: mean of each target by score decile and percentile, per group (Obermeyer et al., Figure 1).
     for kind, count in (("decile", 10), ("percentile", 100)):
         if count == n_score_bins:
-            cb, clow, chigh, cn, cs = bins, low, high, n, s
+            clow, chigh, cn, cs = low, high, n, s
         else:
-            cb, clow, chigh = score_bins[count]
-            ct = cell_table(grouping.codes * clow.size + cb, g_n * clow.size, values, n_boot=n_boot, rng=rng)
-            cn = ct.counts.reshape(-1, g_n, clow.size)
-            cs = ct.sums.reshape(-1, g_n, clow.size, len(names))
+            _, clow, chigh = score_bins[count]
+            cn, cs = table(count)
         means = safe_div(cs, cn[..., None])
         lo, hi = percentile_interval(means[1:], level=level)
         nb = clow.size

@@ -6,7 +6,8 @@ from typing import Any
 
 import numpy as np
 
-from phm_audit.audit._bootstrap import cell_table, percentile_interval
+from phm_audit.audit._bootstrap import grouped_table, percentile_interval
+from phm_audit.audit._cells import Cube
 from phm_audit.audit._groups import Grouping
 from phm_audit.audit._result import RowBuilder
 from phm_audit.audit._stats import safe_div
@@ -47,9 +48,7 @@ def fairness_rows(
     *,
     model: str,
     grouping: Grouping,
-    flagged: np.ndarray,
-    high_need: np.ndarray,
-    need_stratum: np.ndarray,
+    cube: Cube,
     stratum_labels: list[str],
     operating_point: str,
     target: str,
@@ -61,15 +60,15 @@ def fairness_rows(
 ) -> None:
     """Per-group selection, shares, error rates and their disparities at one operating point.
 
-    High need is the same number of people as are flagged, those with the highest ``target``; tpr,
-    fnr, fpr and ppv are measured against it. Intervals come from the count bootstrap.
+    ``cube`` holds the cells (stratum, flagged, high need, band of need). High need is the same
+    number of people as are flagged, those with the highest ``target``; tpr, fnr, fpr and ppv are
+    measured against it. Intervals come from the count bootstrap.
     """
     g_n = grouping.n_groups
     labels = grouping.labels
     ref = grouping.reference
-    cells = grouping.codes * 4 + flagged.astype(np.int64) * 2 + high_need.astype(np.int64)
-    table = cell_table(cells, g_n * 4, n_boot=n_boot, rng=rng)
-    c = table.counts.reshape(-1, g_n, 2, 2)  # (R, G, flagged, high need)
+    by_cell = cube.dense(grouping.by_stratum(), g_n)[0]  # (G, flagged, high need, band)
+    c = grouped_table(grouping.canonical, by_cell.sum(axis=3), n_boot=n_boot, rng=rng)[0]  # (R, G, flagged, high)
     n = c.sum(axis=(2, 3))
     flag_g = c[:, :, 1, :].sum(axis=2)
     high_g = c[:, :, :, 1].sum(axis=2)
@@ -147,9 +146,8 @@ def fairness_rows(
 
     # Equally sick, equally flagged: selection within bands of need, and standardised to the group's
     # own need profile (sum over bands of n_g,s * rate_g,s over sum of n_g,s * rate_ref,s).
-    n_s = len(stratum_labels)
-    scells = (grouping.codes * n_s + need_stratum) * 2 + flagged.astype(np.int64)
-    st = cell_table(scells, g_n * n_s * 2, n_boot=n_boot, rng=rng).counts.reshape(-1, g_n, n_s, 2)
+    by_band = by_cell.sum(axis=2).transpose(0, 2, 1)  # (G, band, flagged)
+    st = grouped_table(grouping.canonical, by_band, n_boot=n_boot, rng=rng)[0]
     size_s = st.sum(axis=3)
     rate_s = safe_div(st[:, :, :, 1], size_s)
     for s, band in enumerate(stratum_labels):

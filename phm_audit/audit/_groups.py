@@ -41,6 +41,11 @@ class Grouping:
     parts : tuple of tuple of str
         For an intersection, each label's component labels, in the order of ``components`` (so that
         nothing ever splits a label on ``" | "``, which a group name may contain).
+    strata : ndarray of int, optional
+        Each stratum's group (the strata of :mod:`phm_audit.audit._cells`): the cells of a stratum
+        add up to its group's.
+    counts : ndarray of int, optional
+        The groups' sizes, where ``codes`` does not hold one entry per person (an engine's strata).
     """
 
     attribute: str
@@ -49,6 +54,8 @@ class Grouping:
     reference: int
     components: tuple[str, ...] = ()
     parts: tuple[tuple[str, ...], ...] = ()
+    strata: np.ndarray | None = None
+    counts: np.ndarray | None = None
 
     def describe(self) -> dict[str, Any]:
         """The JSON-ready description kept in ``AuditResult.groups``: labels, sizes, reference (and parts)."""
@@ -68,7 +75,23 @@ class Grouping:
 
     @property
     def sizes(self) -> np.ndarray:
+        if self.counts is not None:
+            return self.counts
         return np.bincount(self.codes, minlength=self.n_groups)
+
+    @property
+    def canonical(self) -> np.ndarray:
+        """The groups in the order of their labels: the order a bootstrap draws in, whatever the engine.
+
+        A categorical column keeps its categories' order in memory, where an engine sorts the values;
+        the draws follow this order in both, so the intervals agree.
+        """
+        return np.argsort(np.asarray(self.labels, dtype=object).astype(str), kind="stable")
+
+    def by_stratum(self) -> np.ndarray:
+        """Each stratum's group; an error if the grouping was made without strata."""
+        assert self.strata is not None, "a grouping for cells is made with its strata"
+        return self.strata
 
 
 def _label(value: object) -> str:
@@ -105,6 +128,7 @@ def encode_groups(
     *,
     reference: str | None = None,
     drop_empty: bool = True,
+    weights: np.ndarray | None = None,
 ) -> Grouping:
     """Encode one attribute, or the intersection of several, as group codes.
 
@@ -118,6 +142,9 @@ def encode_groups(
         Label of the reference group; default the largest group.
     drop_empty : bool, default True
         Leave out categories (or combinations) that nobody is in.
+    weights : ndarray of int, optional
+        How many people each row of ``frame`` stands for (a table of strata and their sizes); the
+        groups' sizes, and so the default reference, count them.
 
     Returns
     -------
@@ -147,13 +174,13 @@ def encode_groups(
         labels = [f"{a} | {b}" for a in labels for b in part_labels]
         pieces = [(*a, b) for a in pieces for b in part_labels]
     if drop_empty:
-        present = np.flatnonzero(np.bincount(codes, minlength=len(labels)))
+        present = np.flatnonzero(np.bincount(codes, weights=weights, minlength=len(labels)))
         remap = np.full(len(labels), -1, dtype=np.int64)
         remap[present] = np.arange(present.size)
         codes = remap[codes]
         labels = [labels[i] for i in present]
         pieces = [pieces[i] for i in present]
-    sizes = np.bincount(codes, minlength=len(labels))
+    sizes = np.bincount(codes, weights=weights, minlength=len(labels))
     if reference is None:
         ref = int(np.argmax(sizes))
     else:
@@ -164,6 +191,7 @@ def encode_groups(
                 f"groups: {', '.join(labels[:12])}{' ...' if len(labels) > 12 else ''}"
             )
         ref = labels.index(ref_label)
+    counts = None if weights is None else sizes.astype(np.int64)
     if len(attributes) > 1:
         return Grouping(
             attribute=name,
@@ -172,5 +200,6 @@ def encode_groups(
             reference=ref,
             components=tuple(attributes),
             parts=tuple(pieces),
+            counts=counts,
         )
-    return Grouping(attribute=name, codes=codes, labels=tuple(labels), reference=ref)
+    return Grouping(attribute=name, codes=codes, labels=tuple(labels), reference=ref, counts=counts)

@@ -48,6 +48,7 @@ __all__ = [
     "OperatingPoint",
     "OperatingPointKind",
     "capacity_for_share",
+    "capacity_k",
     "describe_point",
     "flag",
     "parse_operating_point",
@@ -349,6 +350,11 @@ def resolve_k(op: str | OperatingPoint, scores: Any) -> int:
                 f"{values.min():g}; choose a higher cut-off"
             )
         return k
+    return capacity_k(op, n)
+
+
+def capacity_k(op: OperatingPoint, n: int) -> int:
+    """How many people a capacity rule flags in a population of ``n``; the checks of :func:`resolve_k`."""
     k = _capacity(op, n)
     if k > n:
         raise PhmInputError(

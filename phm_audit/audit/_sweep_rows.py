@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from phm_audit.audit._bootstrap import percentile_interval
+from phm_audit.audit._cells import Cube
 from phm_audit.audit._groups import Grouping
 from phm_audit.audit._operating_points import capacity_for_share
 from phm_audit.audit._result import RowBuilder
@@ -30,6 +31,7 @@ __all__ = [
     "SweepCounts",
     "buckets_from_order",
     "capacities",
+    "counts_from_cells",
     "fraction_name",
     "sweep_counts",
     "sweep_rows",
@@ -145,12 +147,28 @@ def sweep_counts(
     over the buckets, give every count at every capacity. Replicates 1..``n_boot`` resample each
     cell's count (Poisson bootstrap, ``rng``); a cell's need scales with its count.
     """
-    t = n_capacities
-    side = t + 1
-    g_n = n_groups
+    side = n_capacities + 1
     cells = (codes * side + score_buckets) * side + need_buckets
     uniq, inverse, counts = np.unique(cells, return_inverse=True, return_counts=True)
     need_sums = np.bincount(inverse, weights=need, minlength=uniq.size)
+    return counts_from_cells(uniq, counts, need_sums, n_groups, n_capacities, n_boot=n_boot, rng=rng)
+
+
+def counts_from_cells(
+    uniq: np.ndarray,
+    counts: np.ndarray,
+    need_sums: np.ndarray,
+    n_groups: int,
+    n_capacities: int,
+    *,
+    n_boot: int = 0,
+    rng: np.random.Generator | None = None,
+) -> SweepCounts:
+    """:func:`sweep_counts` from the non-empty cells: ascending (group, score bucket, need bucket) numbers,
+    their counts and their sums of need."""
+    t = n_capacities
+    side = t + 1
+    g_n = n_groups
     c_group, rest = np.divmod(uniq, side * side)
     c_score, c_need = np.divmod(rest, side)
     c_both = np.maximum(c_score, c_need)
@@ -191,9 +209,7 @@ def sweep_rows(
     *,
     model: str,
     grouping: Grouping,
-    score_buckets: np.ndarray,
-    need_buckets: np.ndarray,
-    need: np.ndarray,
+    cube: Cube,
     fractions: np.ndarray,
     target: str,
     min_group_size: int,
@@ -203,13 +219,20 @@ def sweep_rows(
 ) -> None:
     """Per group and capacity: the metrics of :data:`SWEEP_METRICS`, with intervals.
 
-    ``score_buckets`` and ``need_buckets`` come from :func:`buckets_from_order` (one sort each per
-    audit), the counts from :func:`sweep_counts`; intervals use the Poisson bootstrap of its cells.
-    Each row's ``n`` is the metric's denominator, except need_captured's, which is the group's size.
+    ``cube`` holds the cells (stratum, score bucket, need bucket) with the sum of need, the buckets
+    of :func:`buckets_from_order` (one order by score and one by need per audit); intervals use the
+    Poisson bootstrap of the (group, score bucket, need bucket) cells. Each row's ``n`` is the
+    metric's denominator, except need_captured's, which is the group's size.
     """
     t = fractions.size
     g_n = grouping.n_groups
-    counts = sweep_counts(grouping.codes, g_n, score_buckets, need_buckets, need, t, n_boot=n_boot, rng=rng)
+    dense_counts, dense_sums, _ = cube.dense(grouping.by_stratum(), g_n)
+    order = grouping.canonical  # the draws go group by group in the labels' order, whatever the engine
+    flat = dense_counts[order].ravel()
+    uniq = np.flatnonzero(flat)
+    drawn = counts_from_cells(uniq, flat[uniq], dense_sums[order].reshape(-1)[uniq], g_n, t, n_boot=n_boot, rng=rng)
+    back = np.argsort(order)
+    counts = SweepCounts(**{f.name: getattr(drawn, f.name)[:, back] for f in fields(drawn)})
     parts = counts.parts()
     small = counts.size[0, :, 0] < min_group_size
     names = [fraction_name(f) for f in fractions]

@@ -21,6 +21,7 @@ from phm_audit.audit._audit import audit
 from phm_audit.audit._input_checks import check_outcome_columns, check_score_column
 from phm_audit.audit._result import AuditResult
 from phm_audit.audit._spec import DEFAULT_OPERATING_POINTS, AuditSpec, ScoredModel
+from phm_audit.cli._engine import add_engine_arguments, parse_intersections, require_table_columns
 from phm_audit.cli._models import add_supplied_arguments, check_supplied_flags, printed_warnings, supplied_paths
 from phm_audit.cli._release import add_release_arguments, release_settings
 from phm_audit.exceptions import PhmInputError, closest
@@ -149,6 +150,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="omit the creation time, so the same inputs give byte-identical files (for comparisons)",
     )
     opts.add_argument("--quiet", action="store_true")
+    add_engine_arguments(src)
     add_release_arguments(opts)
     opts.add_argument(
         "--fail-on",
@@ -202,13 +204,9 @@ def equity_attributes(items: list[str] | None) -> tuple[str, ...] | None:
 
 
 def _intersections(items: list[str] | None, frame: pd.DataFrame) -> list[tuple[str, ...]]:
-    out = []
-    for item in items or []:
-        cols = tuple(c.strip() for c in item.split(",") if c.strip())
-        if len(cols) < 2:
-            raise PhmInputError(f"--intersection needs two or more columns separated by commas; got '{item}'")
+    out = parse_intersections(items)
+    for cols in out:
         check_columns(frame, cols, "--intersection")
-        out.append(cols)
     return out
 
 
@@ -254,13 +252,7 @@ def _table_mode(args: argparse.Namespace) -> _Plan:
             f"{', '.join(cohort_only)} cannot be used with --table: its scores are already columns "
             "(name them with --score COL); to score people with a model, give --cohort instead"
         )
-    missing = [
-        f
-        for f, v in (("--score", args.score), ("--group", args.group), ("--need", args.need), ("--cost", args.cost))
-        if not v
-    ]
-    if missing:
-        raise PhmInputError(f"--table needs {', '.join(missing)}: name the columns that hold them")
+    require_table_columns(args)
     table = read_table(args.table)
     check_columns(table, [*args.score, *args.group, *args.need, args.cost], f"--table {args.table}")
     check_outcome_columns(
@@ -433,37 +425,29 @@ def run(args: argparse.Namespace) -> int:
     release = release_settings(args, out)
     progress = Progress(quiet=args.quiet)
     with printed_warnings("audit"):
-        plan = _table_mode(args) if args.table else _cohort_mode(args)
-        label_scores = None
-        if args.label_choice and plan.train is not None:
-            from phm_audit.pipeline import fit_label_scores
+        if args.engine != "memory":
+            if not args.table:
+                raise PhmInputError(f"--engine {args.engine} audits a --table (a Parquet file or dataset folder)")
+            from phm_audit.cli._engine import engine_audit, engine_spec
 
-            with progress.step("retraining the cost learner on each label (label choice)"):
-                label_scores = fit_label_scores(plan.train, plan.frame)
-        spec = plan.spec
-        if args.explain:
-            background = 200 if args.explain_background is None else args.explain_background
-            spec = dataclasses.replace(
-                spec, explain_sample_size=args.explain_sample, explain_background_size=background
-            )
-        what = f"auditing {len(plan.models)} model(s) on {len(plan.frame):,} people"
-        if args.explain:
-            what += f" and explaining {len(plan.explainable)} with SHAP"
-        with progress.step(what) as tick:
-            result: AuditResult = audit(
-                plan.frame,
-                plan.models,
-                spec,
-                progress=tick,
-                label_scores=label_scores,
-                fitted=plan.explainable if args.explain else (),
-            )
+            engine_run_spec = engine_spec(args)  # the arguments checked before the engine starts
+            with progress.step(f"auditing {len(args.score or [])} score column(s) in {args.engine}") as tick:
+                result = engine_audit(args, engine_run_spec, tick)
+            n_models, n_people = len(args.score), int(result.cohort["n"])
+            provenance: dict[str, Any] = {
+                "command": f"phm-audit audit --table --engine {args.engine}",
+                "audit_seed": args.seed,
+                "n_table": n_people,
+                "engine": args.engine,
+            }
+        else:
+            result, provenance, n_models, n_people = _audit_in_memory(args, progress)
         with progress.step(f"writing the report to {out}"):
             folder = write_report(
                 result,
                 out,
                 name=out.resolve().name or "audit",
-                provenance=plan.provenance,
+                provenance=provenance,
                 disclosure=release.report,
                 deterministic=args.deterministic,
                 overwrite=args.overwrite,
@@ -477,7 +461,7 @@ def run(args: argparse.Namespace) -> int:
                 )
     if not args.quiet:
         print(
-            f"audited {len(plan.models)} model(s) on {len(plan.frame):,} people in "
+            f"audited {n_models} model(s) on {n_people:,} people in "
             f"{time.perf_counter() - start:.1f} s; "
             f"wrote {out}/ (index.html, metrics.csv, curves.csv, audit.json, summary.md)"
             + (f" and the release bundle {release.bundle_folder}/" if release.bundle_folder is not None else ""),
@@ -496,6 +480,35 @@ def run(args: argparse.Namespace) -> int:
             )
             return EXIT_GATE
     return 0
+
+
+def _audit_in_memory(args: argparse.Namespace, progress: Progress) -> tuple[AuditResult, dict[str, Any], int, int]:
+    """Read the table or score the cohort, and audit in memory (every analysis)."""
+    plan = _table_mode(args) if args.table else _cohort_mode(args)
+    label_scores = None
+    if args.label_choice and plan.train is not None:
+        from phm_audit.pipeline import fit_label_scores
+
+        with progress.step("retraining the cost learner on each label (label choice)"):
+            label_scores = fit_label_scores(plan.train, plan.frame)
+    spec = plan.spec
+    if args.explain:
+        background = 200 if args.explain_background is None else args.explain_background
+        spec = dataclasses.replace(spec, explain_sample_size=args.explain_sample, explain_background_size=background)
+    what = f"auditing {len(plan.models)} model(s) on {len(plan.frame):,} people"
+    if args.explain:
+        what += f" and explaining {len(plan.explainable)} with SHAP"
+    with progress.step(what) as tick:
+        result: AuditResult = audit(
+            plan.frame,
+            plan.models,
+            spec,
+            progress=tick,
+            label_scores=label_scores,
+            fitted=plan.explainable if args.explain else (),
+            key=args.key if args.key in plan.frame.columns else None,
+        )
+    return result, plan.provenance, len(plan.models), len(plan.frame)
 
 
 def gate_findings(folder: Path) -> list[dict[str, Any]]:
