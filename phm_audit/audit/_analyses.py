@@ -297,6 +297,7 @@ def _fairness(ctx: Context) -> None:
 
     bands, labels = ctx.need_bands()
     positive_need = ctx.positive_need
+    plans = []
     for op in (parse_operating_point(o) for o in ctx.spec.operating_points):
         decision = ctx.decision(op)
         k = ctx.flagged_count(decision, op)
@@ -306,9 +307,12 @@ def _fairness(ctx: Context) -> None:
                 f"only {positive_need:,} people have any {ctx.high} but {k:,} are flagged, "
                 "so 'high need' is not defined at this operating point"
             )
+        plans.append((op, [decision, First(ctx.high, k), bands], reason))
+    cubes = ctx.cells.cubes([(dims, []) for _, dims, _ in plans])  # one pass over the people in an engine
+    for (op, _, reason), cube in zip(plans, cubes, strict=True):
         ctx.each_group(
             fairness_rows,
-            cube=ctx.cells.cube([decision, First(ctx.high, k), bands]),
+            cube=cube,
             stratum_labels=labels,
             operating_point=op.name,
             target=ctx.high,
@@ -330,9 +334,9 @@ def _calibration(ctx: Context) -> None:
     spec, model = ctx.spec, ctx.current
     needs = [t for t in ctx.targets if t != spec.cost_target and t in spec.need_targets]
     values = [spec.cost_target, *needs]
-    score_bins = {}
-    for b, (dim, low, high) in sorted(ctx.score_bins(sorted({spec.n_score_bins, 10, 100})).items()):
-        score_bins[b] = (ctx.cells.cube([dim], values), low, high)
+    bins = sorted(ctx.score_bins(sorted({spec.n_score_bins, 10, 100})).items())
+    cubes = ctx.cells.cubes([([dim], values) for _, (dim, _, _) in bins])  # one pass over the people in an engine
+    score_bins = {b: (cube, low, high) for (b, (_, low, high)), cube in zip(bins, cubes, strict=True)}
     ctx.each_group(
         calibration_rows, curves=ctx.curves, score_bins=score_bins, names=values, n_score_bins=spec.n_score_bins
     )

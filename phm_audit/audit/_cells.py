@@ -42,6 +42,7 @@ __all__ = [
     "Positive",
     "Rank",
     "dim_size",
+    "project",
     "strata_of",
 ]
 
@@ -153,6 +154,30 @@ class Cube:
         )
 
 
+def project(cube: Cube, keep: Sequence[int], values: Sequence[int]) -> Cube:
+    """The cells of ``cube`` summed over every dimension but ``keep`` (positions), with the sums of ``values``."""
+    shape = tuple(cube.shape[d] for d in keep)
+    flat = cube.index[:, 0].copy()
+    for d, s in zip(keep, shape, strict=True):
+        flat = flat * s + cube.index[:, 1 + d]
+    cells, inverse = np.unique(flat, return_inverse=True)
+    index = np.empty((cells.size, 1 + len(keep)), dtype=np.int64)
+    rest = cells
+    for d in range(len(keep) - 1, -1, -1):
+        rest, index[:, 1 + d] = np.divmod(rest, shape[d])
+    index[:, 0] = rest
+    k = len(values)
+    sums = np.zeros((cells.size, k))
+    cross = np.zeros((cells.size, k, k))
+    for a, va in enumerate(values):
+        sums[:, a] = np.bincount(inverse, weights=cube.sums[:, va], minlength=cells.size)
+        for b in range(a, k):
+            cross[:, a, b] = cross[:, b, a] = np.bincount(
+                inverse, weights=cube.cross[:, va, values[b]], minlength=cells.size
+            )
+    return Cube(index, shape, np.bincount(inverse, weights=cube.counts, minlength=cells.size), sums, cross)
+
+
 class Cells(ABC):
     """Where the audit's people are: the strata, their sizes, and the cells of a request.
 
@@ -176,6 +201,20 @@ class Cells(ABC):
     @abstractmethod
     def cube(self, dims: Sequence[Dim], values: Sequence[str] = ()) -> Cube:
         """The non-empty cells of ``dims`` within each stratum, with the sums of ``values``."""
+
+    def cubes(self, requests: Sequence[tuple[Sequence[Dim], Sequence[str]]]) -> list[Cube]:
+        """The cubes of several requests (dimensions, values), one :meth:`cube` each.
+
+        An engine answers them with one query (:meth:`batched`), where each query costs a pass.
+        """
+        return [self.cube(dims, values) for dims, values in requests]
+
+    def batched(self, requests: Sequence[tuple[Sequence[Dim], Sequence[str]]]) -> list[Cube]:
+        """:meth:`cubes` by one cube of every dimension and value the requests name, summed down to each."""
+        dims = list(dict.fromkeys(d for ds, _ in requests for d in ds))
+        values = list(dict.fromkeys(v for _, vs in requests for v in vs))
+        whole = self.cube(dims, values)
+        return [project(whole, [dims.index(d) for d in ds], [values.index(v) for v in vs]) for ds, vs in requests]
 
     @abstractmethod
     def distinct(self, source: str, limit: int) -> np.ndarray | None:
