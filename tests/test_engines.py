@@ -236,3 +236,26 @@ def test_cli_duckdb_engine_writes_the_report(people, tmp_path):
     metrics = pd.read_csv(out / "metrics.csv")
     assert {"fairness", "calibration", "thresholds"} <= set(metrics["analysis"])
     assert (out / "index.html").is_file()
+
+
+def test_an_engine_leaves_nothing_behind(people, tmp_path, monkeypatch):
+    """DuckDB's ranked table is dropped from the user's database, and its temporary folder removed."""
+    import duckdb
+
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    spec = AuditSpec(n_boot=0, analyses=("fairness",), attributes=("sex",), intersections=())
+    con = duckdb.connect()
+    audit_table(con.from_df(people), SCORES, spec, engine="duckdb")
+    assert con.execute("select table_name from information_schema.tables").fetchall() == []
+    path = tmp_path / "p.parquet"
+    people.to_parquet(path)
+    audit_table(str(path), SCORES, spec, engine="duckdb")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["p.parquet"]
+    kept = tmp_path / "mine"
+    kept.mkdir()
+    (kept / "notes.txt").write_text("the user's own")
+    audit_table(str(path), SCORES, spec, engine="duckdb", workdir=str(kept))
+    assert sorted(p.name for p in kept.iterdir()) == ["notes.txt"]  # the user's folder and file stay

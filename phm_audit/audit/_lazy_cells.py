@@ -92,6 +92,7 @@ class LazyCells(Cells):
         self.engine = engine
         self._progress = progress
         self._queries = 0
+        self._close: Callable[[], Any] | None = None
         self._attributes = list(dict.fromkeys(attributes))
         columns = list(frame.collect_schema().names())
         wanted = [*self._attributes, key, *dict.fromkeys(sources.values())]
@@ -143,6 +144,12 @@ class LazyCells(Cells):
         self.strata = strata
         self.n = int(strata["n"].sum())
 
+    def close(self) -> None:
+        """Drop the ranked table (DuckDB) or release it (Spark): nothing of the audit's is left in the engine."""
+        close, self._close = self._close, None
+        if close is not None:
+            close()
+
     # -- the engine's work -------------------------------------------------------------------------------
 
     def _tick(self, label: str) -> None:
@@ -161,12 +168,15 @@ class LazyCells(Cells):
         if self.engine == "duckdb":
             name = f"phm_ranked_{uuid.uuid4().hex[:12]}"
             native.create(name)
-            return nw.from_native(native.query("__phm_src", f"SELECT * FROM {name}"))
+            kept = native.query("__phm_src", f"SELECT * FROM {name}")
+            self._close = lambda: native.query("__phm_src", f"DROP TABLE IF EXISTS {name}")
+            return nw.from_native(kept)
         if self.engine == "spark":
             from pyspark import StorageLevel
 
             kept = native.persist(StorageLevel.MEMORY_AND_DISK)
             kept.count()
+            self._close = kept.unpersist
             return nw.from_native(kept)
         return frame.collect().lazy()
 

@@ -11,7 +11,9 @@ out on an engine, each with a note.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -57,6 +59,11 @@ def _parquet_files(path: Path) -> list[str]:
     return [str(path)]
 
 
+def _remove(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(path)
+
+
 def _spark_session(spark: Any) -> Any:
     if spark is not None:
         return spark
@@ -73,8 +80,19 @@ def _spark_session(spark: Any) -> Any:
     return session
 
 
-def open_table(table: Any, engine: str, *, spark: Any = None, workdir: str | None = None) -> Any:
+def open_table(
+    table: Any,
+    engine: str,
+    *,
+    spark: Any = None,
+    workdir: str | None = None,
+    memory_limit: str | None = "4GB",
+    cleanup: contextlib.ExitStack | None = None,
+) -> Any:
     """The table as a Narwhals LazyFrame in ``engine`` (not read into memory).
+
+    ``cleanup`` is given what to close and remove after the audit: DuckDB's connection, and the
+    temporary folder made for it (a ``workdir`` of the user's is kept).
 
     Raises
     ------
@@ -93,11 +111,25 @@ def open_table(table: Any, engine: str, *, spark: Any = None, workdir: str | Non
         if kind == "duckdb":
             return nw.from_native(table)
         folder = workdir or tempfile.mkdtemp(prefix="phm-audit-duckdb-")
-        con = duckdb.connect(os.path.join(folder, "cells.duckdb"))
+        database = os.path.join(folder, f"phm-audit-cells-{os.getpid()}.duckdb")
+        if cleanup is not None:
+            if workdir is None:  # the folder made here goes; in the user's folder only the files made here
+                cleanup.callback(shutil.rmtree, folder, True)
+            else:
+                for leftover in (database, database + ".wal"):
+                    cleanup.callback(_remove, leftover)
+        con = duckdb.connect(database)
+        if cleanup is not None:
+            cleanup.callback(con.close)
         con.execute(f"SET temp_directory = '{folder}'")
-        limit = os.environ.get("PHM_AUDIT_DUCKDB_MEMORY")
-        if limit:
-            con.execute(f"SET memory_limit = '{limit}'")
+        if memory_limit:
+            try:
+                con.execute(f"SET memory_limit = '{memory_limit}'")
+            except duckdb.Error as exc:
+                raise PhmInputError(
+                    f"memory limit '{memory_limit}' is not one DuckDB takes ({str(exc).splitlines()[0]}); "
+                    "give a size such as 4GB or 800MB"
+                ) from None
         if kind == "path":
             return nw.from_native(con.read_parquet(_parquet_files(Path(table))))
         frame = nw.from_native(table, eager_only=True) if kind != "polars" else nw.from_native(table)
@@ -149,6 +181,7 @@ def audit_table(
     spark: Any = None,
     progress: Tick | None = None,
     workdir: str | None = None,
+    memory_limit: str | None = "4GB",
 ) -> AuditResult:
     """Audit scores that are columns of a table, in memory or inside a data engine.
 
@@ -173,6 +206,8 @@ def audit_table(
         ``progress(done, total, label)`` after each query (``total`` 0: not known ahead).
     workdir : str, optional
         Where DuckDB keeps its ranked table and spills (default a new temporary folder).
+    memory_limit : str, default "4GB"
+        DuckDB's memory limit (it spills to ``workdir`` beyond it); None leaves DuckDB's default (80% of RAM).
 
     Returns
     -------
@@ -212,9 +247,9 @@ def audit_table(
         return audit(cohort, models, replace(spec, analyses=_cell_analyses(spec)), key=key)
     if key is None:
         raise PhmInputError(f"the {engine} engine has no row order, so ties need a key column: name one (key=...)")
-    return _audit_in_engine(
-        open_table(table, engine, spark=spark, workdir=workdir), columns, spec, engine, key, progress
-    )
+    with contextlib.ExitStack() as cleanup:
+        frame = open_table(table, engine, spark=spark, workdir=workdir, memory_limit=memory_limit, cleanup=cleanup)
+        return _audit_in_engine(frame, columns, spec, engine, key, progress, cleanup)
 
 
 def _cell_analyses(spec: AuditSpec) -> tuple[str, ...]:
@@ -223,7 +258,13 @@ def _cell_analyses(spec: AuditSpec) -> tuple[str, ...]:
 
 
 def _audit_in_engine(
-    frame: Any, columns: dict[str, str], spec: AuditSpec, engine: str, key: str, progress: Tick | None
+    frame: Any,
+    columns: dict[str, str],
+    spec: AuditSpec,
+    engine: str,
+    key: str,
+    progress: Tick | None,
+    cleanup: contextlib.ExitStack,
 ) -> AuditResult:
     from phm_audit.audit._lazy_cells import LazyCells
 
@@ -254,6 +295,7 @@ def _audit_in_engine(
         ranked=[*(f"score:{m}" for m in columns), high],
         progress=progress,
     )
+    cleanup.callback(cells.close)
     strata = cells.strata
     weights = strata["n"].to_numpy()
     groupings = []

@@ -40,6 +40,12 @@ def add_engine_arguments(group: argparse._ArgumentGroup) -> None:
         "patient_id; in memory, a table without it breaks ties by row order)",
     )
     group.add_argument(
+        "--engine-memory",
+        default="4GB",
+        metavar="SIZE",
+        help="DuckDB's memory limit; beyond it DuckDB spills to a temporary folder (default 4GB)",
+    )
+    group.add_argument(
         "--spark-master", default="local[2]", metavar="URL", help="Spark master for --engine spark (default local[2])"
     )
 
@@ -132,4 +138,12 @@ def engine_audit(args: argparse.Namespace, spec: AuditSpec, tick: Tick) -> Audit
             return audit_table(
                 args.table, list(args.score), spec, engine="spark", key=args.key, spark=session, progress=tick
             )
-    return audit_table(args.table, list(args.score), spec, engine=args.engine, key=args.key, progress=tick)
+    return audit_table(
+        args.table,
+        list(args.score),
+        spec,
+        engine=args.engine,
+        key=args.key,
+        progress=tick,
+        memory_limit=args.engine_memory,
+    )
