@@ -27,12 +27,23 @@ import pandas as pd
 from phm_audit.audit._cells import AtLeast, Cells, Cube, Dim, Distinct, First, Positive, Rank, dim_size
 from phm_audit.exceptions import PhmInputError, closest
 
-__all__ = ["LazyCells"]
+__all__ = ["LazyCells", "require_columns"]
 
 #: How many distinct values of a source one query fetches (enough for the audit's 100 score bins).
 FEW = 100
 
 Tick = Callable[[int, int, str], None]
+
+
+def require_columns(frame: Any, wanted: Sequence[str]) -> None:
+    """Refuse a table that lacks a column, naming it and the closest it has (the schema only: no pass)."""
+    columns = list(frame.collect_schema().names())
+    for col in wanted:
+        if col not in columns:
+            raise PhmInputError(
+                f"the table has no column '{col}'{closest(col, columns)}; name a column it has (it has "
+                f"{len(columns)}: {', '.join(columns[:12])}{' ...' if len(columns) > 12 else ''})"
+            )
 
 
 def _bucket(pos: Any, edges: list[int]) -> Any:
@@ -94,14 +105,7 @@ class LazyCells(Cells):
         self._queries = 0
         self._close: Callable[[], Any] | None = None
         self._attributes = list(dict.fromkeys(attributes))
-        columns = list(frame.collect_schema().names())
-        wanted = [*self._attributes, key, *dict.fromkeys(sources.values())]
-        for col in wanted:
-            if col not in columns:
-                raise PhmInputError(
-                    f"the table has no column '{col}'{closest(col, columns)}; name a column it has (it has "
-                    f"{len(columns)}: {', '.join(columns[:12])}{' ...' if len(columns) > 12 else ''})"
-                )
+        require_columns(frame, [*self._attributes, key, *dict.fromkeys(sources.values())])
         schema = frame.collect_schema()
         for name, col in sources.items():
             dtype = schema[col]
@@ -113,8 +117,16 @@ class LazyCells(Cells):
         self._columns = {name: _safe(name, i) for i, name in enumerate(sources)}
         self._key = "__phm_key"
         self._attr_cols = {a: f"__phm_a{i}" for i, a in enumerate(self._attributes)}
+
+        def attribute(a: str) -> Any:
+            # a category or enum column comes back as text: the same labels as any engine's strings, and
+            # no dictionary-encoded result for older pyarrow to refuse
+            dtype = schema[a]
+            plain = dtype.is_numeric() or dtype == nw.Boolean or dtype == nw.String
+            return nw.col(a) if plain else nw.col(a).cast(nw.String)
+
         base = frame.select(
-            *(nw.col(a).alias(c) for a, c in self._attr_cols.items()),
+            *(attribute(a).alias(c) for a, c in self._attr_cols.items()),
             nw.col(key).alias(self._key),
             *(nw.col(col).cast(nw.Float64).alias(self._columns[name]) for name, col in sources.items()),
         )

@@ -40,13 +40,15 @@ Tick = Callable[[int, int, str], None]
 
 
 def _kind(table: Any) -> str:
-    """``"path"``, ``"pandas"``, ``"duckdb"``, ``"spark"``, ``"polars"``, ``"pyarrow"`` or ``"other"``."""
+    """What ``table`` is: ``"path"``, ``"pandas"``, ``"duckdb"``, ``"spark"``, ``"polars"``, ``"pyarrow"``,
+    ``"narwhals"`` (a LazyFrame opened already) or ``"other"``."""
     if isinstance(table, str | os.PathLike):
         return "path"
     if isinstance(table, pd.DataFrame):
         return "pandas"
     module = type(table).__module__.split(".")[0]
-    return {"duckdb": "duckdb", "pyspark": "spark", "polars": "polars", "pyarrow": "pyarrow"}.get(module, "other")
+    kinds = {"duckdb": "duckdb", "pyspark": "spark", "polars": "polars", "pyarrow": "pyarrow", "narwhals": "narwhals"}
+    return kinds.get(module, "other")
 
 
 def _parquet_files(path: Path) -> list[str]:
@@ -189,7 +191,8 @@ def audit_table(
     ----------
     table : DataFrame, relation, path or str
         A pandas, Polars or PyArrow frame, a DuckDB relation, a Spark DataFrame, a Parquet file or
-        dataset folder, or (``engine="spark"``) a table in Spark's catalog.
+        dataset folder, (``engine="spark"``) a table in Spark's catalog, or a Narwhals LazyFrame in
+        ``engine`` (as :func:`open_table` gives).
     scores : sequence of str, or mapping of model name to column
         The score columns (higher = higher risk).
     spec : AuditSpec, optional
@@ -248,8 +251,15 @@ def audit_table(
     if key is None:
         raise PhmInputError(f"the {engine} engine has no row order, so ties need a key column: name one (key=...)")
     with contextlib.ExitStack() as cleanup:
-        frame = open_table(table, engine, spark=spark, workdir=workdir, memory_limit=memory_limit, cleanup=cleanup)
-        return _audit_in_engine(frame, columns, spec, engine, key, progress, cleanup)
+        if _kind(table) == "narwhals":  # opened already (the command line opens it before its progress step)
+            frame = table
+        else:
+            frame = open_table(table, engine, spark=spark, workdir=workdir, memory_limit=memory_limit, cleanup=cleanup)
+        try:
+            return _audit_in_engine(frame, columns, spec, engine, key, progress, cleanup)
+        except ImportError as exc:  # an engine's own requirement, such as PySpark 4's pyarrow >= 18
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise PhmInputError(f"the {engine} engine cannot run here: {first}") from None
 
 
 def _cell_analyses(spec: AuditSpec) -> tuple[str, ...]:

@@ -430,9 +430,7 @@ def run(args: argparse.Namespace) -> int:
                 raise PhmInputError(f"--engine {args.engine} audits a --table (a Parquet file or dataset folder)")
             from phm_audit.cli._engine import engine_audit, engine_spec
 
-            engine_run_spec = engine_spec(args)  # the arguments checked before the engine starts
-            with progress.step(f"auditing {len(args.score or [])} score column(s) in {args.engine}") as tick:
-                result = engine_audit(args, engine_run_spec, tick)
+            result = engine_audit(args, engine_spec(args), progress)
             n_models, n_people = len(args.score), int(result.cohort["n"])
             provenance: dict[str, Any] = {
                 "command": f"phm-audit audit --table --engine {args.engine}",

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import os
+import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from phm_audit._progress import Tick
+from phm_audit._progress import Progress
 from phm_audit.audit._result import AuditResult
 from phm_audit.audit._spec import DEFAULT_OPERATING_POINTS, AuditSpec
 from phm_audit.exceptions import PhmInputError
@@ -71,27 +74,52 @@ def parse_intersections(items: list[str] | None) -> list[tuple[str, ...]]:
 
 @contextlib.contextmanager
 def _spark(master: str) -> Iterator[Any]:
+    """A Spark session for the run, its JVM's own output sent to a log file, stopped after.
+
+    The JVM inherits standard output and error when it starts, and writes its logging and stage bars
+    there; pointed at a log file, the command's output stays phm-audit's progress and one-line
+    messages. The log is removed after a run that went well, and named in the message when Spark
+    cannot start.
+    """
     try:
         from pyspark.sql import SparkSession
     except ImportError:
         raise PhmInputError("--engine spark needs PySpark: pip install 'phm-audit[scale]'") from None
+    log_path = os.path.join(tempfile.gettempdir(), f"phm-audit-spark-{os.getpid()}.log")
+    builder = (
+        SparkSession.builder.master(master)
+        .appName("phm-audit")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "8")
+    )
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = os.dup(1), os.dup(2)
     try:
-        session = (
-            SparkSession.builder.master(master)
-            .appName("phm-audit")
-            .config("spark.ui.enabled", "false")
-            .config("spark.sql.shuffle.partitions", "8")
-            .getOrCreate()
-        )
+        with open(log_path, "ab") as log:
+            os.dup2(log.fileno(), 1)
+            os.dup2(log.fileno(), 2)
+            try:
+                session = builder.getOrCreate()
+            finally:
+                os.dup2(saved[0], 1)
+                os.dup2(saved[1], 2)
     except Exception as exc:  # Java missing, a master that does not answer: PySpark raises its own types
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise PhmInputError(
-            f"could not start Spark at {master}: {first}; Spark needs Java 17 (Debian: openjdk-17-jre-headless)"
+            f"could not start Spark at {master}: {first}; Spark needs Java 17 (Debian: openjdk-17-jre-headless); "
+            f"its log: {log_path}"
         ) from None
+    finally:
+        os.close(saved[0])
+        os.close(saved[1])
+    session.sparkContext.setLogLevel("ERROR")
     try:
         yield session
     finally:
         session.stop()
+        with contextlib.suppress(OSError):
+            os.remove(log_path)
 
 
 def engine_spec(args: argparse.Namespace) -> AuditSpec:
@@ -128,22 +156,21 @@ def engine_spec(args: argparse.Namespace) -> AuditSpec:
     )
 
 
-def engine_audit(args: argparse.Namespace, spec: AuditSpec, tick: Tick) -> AuditResult:
-    """Audit ``--table`` inside ``--engine`` (``spec`` from :func:`engine_spec`); a local Spark is
-    started and stopped around it."""
-    from phm_audit.audit import audit_table
+def engine_audit(args: argparse.Namespace, spec: AuditSpec, progress: Progress) -> AuditResult:
+    """Audit ``--table`` inside ``--engine`` (``spec`` from :func:`engine_spec`).
 
-    if args.engine == "spark":
-        with _spark(args.spark_master) as session:
-            return audit_table(
-                args.table, list(args.score), spec, engine="spark", key=args.key, spark=session, progress=tick
-            )
-    return audit_table(
-        args.table,
-        list(args.score),
-        spec,
-        engine=args.engine,
-        key=args.key,
-        progress=tick,
-        memory_limit=args.engine_memory,
-    )
+    The table is opened and its columns checked before the progress step starts, so that a table, a
+    column or a Spark table that does not exist is one line; a local Spark is started and stopped around it.
+    """
+    from phm_audit.audit import audit_table
+    from phm_audit.audit._lazy_cells import require_columns
+    from phm_audit.audit._tables import open_table
+
+    with contextlib.ExitStack() as stack:
+        session = stack.enter_context(_spark(args.spark_master)) if args.engine == "spark" else None
+        frame = open_table(args.table, args.engine, spark=session, memory_limit=args.engine_memory, cleanup=stack)
+        intersected = [c for inter in spec.intersections for c in inter]
+        require_columns(frame, [*args.score, *spec.attributes, *intersected, *spec.need_targets, spec.cost_target])
+        require_columns(frame, [args.key])
+        with progress.step(f"auditing {len(args.score)} score column(s) in {args.engine}") as tick:
+            return audit_table(frame, list(args.score), spec, engine=args.engine, key=args.key, progress=tick)
