@@ -162,6 +162,10 @@ def test_bad_input_in_an_engine_is_named(people, tmp_path):
     people.assign(cost_prior=people["cost_prior"].where(people.index > 5)).to_parquet(gaps)
     with pytest.raises(PhmInputError, match=r"'cost_prior'.*6 missing or infinite"):
         audit_table(str(gaps), SCORES, spec, engine="duckdb")
+    negative = tmp_path / "negative.parquet"
+    people.assign(cost_next=people["cost_next"].where(people.index > 2, -1.0)).to_parquet(negative)
+    with pytest.raises(PhmInputError, match=r"'cost_next' has 3 negative values"):
+        audit_table(str(negative), SCORES, spec, engine="duckdb")
     folder = tmp_path / "ds"
     folder.mkdir()
     pq.write_table(pa.Table.from_pandas(people.head(100), preserve_index=False), folder / "part-00000.parquet")

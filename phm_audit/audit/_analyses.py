@@ -348,7 +348,7 @@ def _calibration(ctx: Context) -> None:
     if not ctx.cells.rows:
         ctx.notes.append(
             f"{model.name}: weak calibration (slope, intercept, ICI) fits each person's score and needs rows; "
-            f"not run on the {ctx.cells.engine} engine (audit in memory, or a sample, for it)"
+            f"not run on the {ctx.cells.engine} engine (audit in memory for it: --engine memory)"
         )
         return
     ctx.each_group(

@@ -254,7 +254,7 @@ def run_analyses(ctx: Context, progress: Callable[[int, int, str], None] | None 
             if "rows" in analysis.needs:
                 ctx.notes.append(
                     f"{analysis.name} re-ranks or re-scores individual people, so it needs rows; it was not run on "
-                    f"the {ctx.cells.engine} engine (audit in memory, or a sample, for it)"
+                    f"the {ctx.cells.engine} engine (audit in memory for it: --engine memory)"
                 )
         chosen = [a for a in chosen if "rows" not in a.needs]
     per_model = [a for a in chosen if a.per_model and (models and a.applies(ctx))]

@@ -85,6 +85,8 @@ class LazyCells(Cells):
         The sources whose orders the dimensions will need.
     progress : callable, optional
         ``progress(done, total, label)`` after each query the engine runs.
+    nonnegative : sequence of str
+        The sources that must not be negative (costs, needs).
     """
 
     rows = False
@@ -99,11 +101,13 @@ class LazyCells(Cells):
         engine: str,
         ranked: Sequence[str],
         progress: Tick | None = None,
+        nonnegative: Sequence[str] = (),
     ) -> None:
         self.engine = engine
         self._progress = progress
         self._queries = 0
         self._close: Callable[[], Any] | None = None
+        self._nonnegative = set(nonnegative)
         self._attributes = list(dict.fromkeys(attributes))
         require_columns(frame, [*self._attributes, key, *dict.fromkeys(sources.values())])
         schema = frame.collect_schema()
@@ -193,7 +197,7 @@ class LazyCells(Cells):
         return frame.collect().lazy()
 
     def _check(self, base: Any, sources: dict[str, str], key: str) -> None:
-        """One query: the key is unique and present, every source value finite."""
+        """One query: the key is unique and present, every source value finite, outcomes not negative."""
         checks = [
             nw.len().alias("rows"),
             nw.col(self._key).n_unique().alias("keys"),
@@ -202,6 +206,8 @@ class LazyCells(Cells):
         for name in sources:
             col = nw.col(self._columns[name])
             checks.append((col.is_null() | ~col.is_finite()).cast(nw.Int64).sum().alias(f"bad:{name}"))
+            if name in self._nonnegative:
+                checks.append((col < 0).cast(nw.Int64).sum().alias(f"negative:{name}"))
         row = base.select(*checks).collect().to_pandas().iloc[0]
         self._tick("checked the table")
         if int(row["missing_keys"]):
@@ -218,6 +224,12 @@ class LazyCells(Cells):
                 raise PhmInputError(
                     f"column '{column}' ({name}) has {bad:,} missing or infinite values; fill or remove them "
                     "before the audit"
+                )
+            negative = int(row.get(f"negative:{name}", 0))
+            if negative:
+                raise PhmInputError(
+                    f"column '{column}' has {negative:,} negative values; a cost or a need is not negative — "
+                    "correct the extract, or keep them with --allow-negative (allow_negative=True)"
                 )
 
     def _code(self, dim: Dim) -> Any:

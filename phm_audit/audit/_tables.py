@@ -27,6 +27,7 @@ from phm_audit._io import dataset_files
 from phm_audit.audit._analyses import Context
 from phm_audit.audit._audit import _places, audit, default_reference, run_analyses
 from phm_audit.audit._groups import encode_groups, intersection_name
+from phm_audit.audit._input_checks import check_outcome_columns
 from phm_audit.audit._result import AuditResult, RowBuilder
 from phm_audit.audit._spec import AuditSpec, ScoredModel
 from phm_audit.exceptions import PhmInputError, closest
@@ -184,6 +185,7 @@ def audit_table(
     progress: Tick | None = None,
     workdir: str | None = None,
     memory_limit: str | None = "4GB",
+    allow_negative: bool = False,
 ) -> AuditResult:
     """Audit scores that are columns of a table, in memory or inside a data engine.
 
@@ -211,6 +213,8 @@ def audit_table(
         Where DuckDB keeps its ranked table and spills (default a new temporary folder).
     memory_limit : str, default "4GB"
         DuckDB's memory limit (it spills to ``workdir`` beyond it); None leaves DuckDB's default (80% of RAM).
+    allow_negative : bool, default False
+        Keep negative costs and needs; by default they are refused, in memory as in an engine.
 
     Returns
     -------
@@ -246,6 +250,8 @@ def audit_table(
             raise PhmInputError(
                 f"the table has no column '{missing[0]}'{closest(missing[0], map(str, cohort.columns))}"
             )
+        outcomes = {spec.cost_target: "money", **{t: "need" for t in spec.need_targets if t in cohort.columns}}
+        check_outcome_columns(cohort, outcomes, "the table", allow_negative=allow_negative)
         models = [ScoredModel(name, cohort[col].to_numpy()) for name, col in columns.items()]
         return audit(cohort, models, replace(spec, analyses=_cell_analyses(spec)), key=key)
     if key is None:
@@ -256,7 +262,7 @@ def audit_table(
         else:
             frame = open_table(table, engine, spark=spark, workdir=workdir, memory_limit=memory_limit, cleanup=cleanup)
         try:
-            return _audit_in_engine(frame, columns, spec, engine, key, progress, cleanup)
+            return _audit_in_engine(frame, columns, spec, engine, key, progress, cleanup, allow_negative)
         except ImportError as exc:  # an engine's own requirement, such as PySpark 4's pyarrow >= 18
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
             raise PhmInputError(f"the {engine} engine cannot run here: {first}") from None
@@ -275,6 +281,7 @@ def _audit_in_engine(
     key: str,
     progress: Tick | None,
     cleanup: contextlib.ExitStack,
+    allow_negative: bool,
 ) -> AuditResult:
     from phm_audit.audit._lazy_cells import LazyCells
 
@@ -304,6 +311,7 @@ def _audit_in_engine(
         engine=engine,
         ranked=[*(f"score:{m}" for m in columns), high],
         progress=progress,
+        nonnegative=[] if allow_negative else [spec.cost_target, *present, high],
     )
     cleanup.callback(cells.close)
     strata = cells.strata

@@ -173,4 +173,12 @@ def engine_audit(args: argparse.Namespace, spec: AuditSpec, progress: Progress) 
         require_columns(frame, [*args.score, *spec.attributes, *intersected, *spec.need_targets, spec.cost_target])
         require_columns(frame, [args.key])
         with progress.step(f"auditing {len(args.score)} score column(s) in {args.engine}") as tick:
-            return audit_table(frame, list(args.score), spec, engine=args.engine, key=args.key, progress=tick)
+            return audit_table(
+                frame,
+                list(args.score),
+                spec,
+                engine=args.engine,
+                key=args.key,
+                progress=tick,
+                allow_negative=args.allow_negative,
+            )
