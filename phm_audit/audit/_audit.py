@@ -204,12 +204,12 @@ def audit(
         if label_scores is not None:
             moved_scores = {k: np.asarray(v)[order] for k, v in label_scores.scores.items()}
             label_scores = replace(label_scores, scores=moved_scores)
-    attributes = [*spec.attributes, *(a for inter in spec.intersections for a in inter)]
     cells = MemoryCells(
         cohort,
-        attributes,
+        [],
         {**{f"score:{m.name}": m.scores for m in models}, **targets},
         more=lambda name: _numeric_target(cohort, name),
+        codes=[(g.codes, g.n_groups) for g in groupings],
     )
     first = cells.first_of_strata()
     groupings = [replace(g, strata=g.codes[first]) for g in groupings]
@@ -304,10 +304,11 @@ def key_order(cohort: pd.DataFrame, key: str | None) -> np.ndarray | None:
     values = cohort[key]
     if values.isna().any():
         raise PhmInputError(f"key column '{key}' has missing values; every person needs a key (or pass key=None)")
-    if values.is_monotonic_increasing and values.is_unique:
+    array = values.to_numpy()
+    if array.dtype.kind in "iuf" and bool(np.all(array[1:] > array[:-1])):  # strictly increasing: in key order
         return None
-    order = np.argsort(values.to_numpy(), kind="stable")
-    ordered = values.to_numpy()[order]
+    order = np.argsort(array, kind="stable")
+    ordered = array[order]
     repeated = np.flatnonzero(ordered[1:] == ordered[:-1])
     if repeated.size:
         raise PhmInputError(

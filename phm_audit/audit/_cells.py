@@ -42,6 +42,7 @@ __all__ = [
     "Positive",
     "Rank",
     "dim_size",
+    "joint_codes",
     "project",
     "strata_of",
 ]
@@ -240,6 +241,25 @@ def strata_of(frame: pd.DataFrame, attributes: Sequence[str]) -> tuple[np.ndarra
     return index, strata
 
 
+def joint_codes(codes: Sequence[tuple[np.ndarray, int]], n: int) -> tuple[np.ndarray, int]:
+    """Each person's combination of several codes (each with its number of values), numbered densely.
+
+    The numbering follows the combinations' order (the first code most significant).
+    """
+    flat = np.zeros(n, dtype=np.int64)
+    size = 1
+    for c, k in codes:
+        flat = flat * k + c
+        size *= k
+    if size <= 4 * max(n, 1):
+        present = np.flatnonzero(np.bincount(flat, minlength=size))
+        remap = np.zeros(size, dtype=np.int64)
+        remap[present] = np.arange(present.size)
+        return remap[flat], int(present.size)
+    uniques, inverse = np.unique(flat, return_inverse=True)
+    return inverse.astype(np.int64), int(uniques.size)
+
+
 class MemoryCells(Cells):
     """Cells of people in memory, with numpy: one selection or one sort per order, then a bincount.
 
@@ -262,9 +282,15 @@ class MemoryCells(Cells):
         attributes: Sequence[str],
         sources: dict[str, np.ndarray],
         more: Callable[[str], np.ndarray] | None = None,
+        *,
+        codes: Sequence[tuple[np.ndarray, int]] | None = None,
     ) -> None:
         self.n = len(frame)
-        self.stratum, self.strata = strata_of(frame, attributes)
+        if codes is None:
+            self.stratum, self.strata = strata_of(frame, attributes)
+        else:  # the groupings' codes already made: their joint is the strata, no second pass over the frame
+            self.stratum, n_strata = joint_codes(codes, self.n)
+            self.strata = pd.DataFrame({"n": np.bincount(self.stratum, minlength=n_strata)})
         self._sources = dict(sources)
         self._more = more
         self._orders: dict[tuple[str, bool], np.ndarray] = {}
@@ -327,15 +353,17 @@ class MemoryCells(Cells):
         for dim, s in zip(dims, shape, strict=True):
             flat = flat * s + self._codes(dim)
         length = len(self.strata) * size
+        k = len(values)
         if length <= 4 * max(self.n, 1):
             counts = np.bincount(flat, minlength=length)
             cells = np.flatnonzero(counts)
-            inverse = None
             counts = counts[cells]
+            if k:  # each person's cell, by a lookup (no sort)
+                remap = np.zeros(length, dtype=np.int64)
+                remap[cells] = np.arange(cells.size)
+                position = remap[flat]
         else:  # too many possible cells for a dense count: the non-empty ones, by one sort
-            cells, inverse, counts = np.unique(flat, return_inverse=True, return_counts=True)
-        position = np.searchsorted(cells, flat) if inverse is None else inverse
-        k = len(values)
+            cells, position, counts = np.unique(flat, return_inverse=True, return_counts=True)
         arrays = [self.source(v) for v in values]
         sums = np.zeros((cells.size, k))
         cross = np.zeros((cells.size, k, k))
