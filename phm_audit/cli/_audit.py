@@ -21,7 +21,7 @@ from phm_audit.audit._audit import audit
 from phm_audit.audit._input_checks import check_outcome_columns, check_score_column
 from phm_audit.audit._result import AuditResult
 from phm_audit.audit._spec import DEFAULT_OPERATING_POINTS, AuditSpec, ScoredModel
-from phm_audit.cli._engine import add_engine_arguments, parse_intersections, require_table_columns
+from phm_audit.cli._engine import add_engine_arguments, parse_intersections, require_table_columns, table_spec
 from phm_audit.cli._models import add_supplied_arguments, check_supplied_flags, printed_warnings, supplied_paths
 from phm_audit.cli._release import add_release_arguments, release_settings
 from phm_audit.exceptions import PhmInputError, closest
@@ -265,18 +265,10 @@ def _table_mode(args: argparse.Namespace) -> _Plan:
     for col in args.score:
         scores = check_score_column(table, col, args.table)
         models.append(ScoredModel(col, scores, kind="supplied", target=args.score_target))
-    spec = AuditSpec(
-        attributes=tuple(args.group),
-        intersections=tuple(_intersections(args.intersection, table)),
+    spec = table_spec(
+        args,
+        intersections=_intersections(args.intersection, table),
         reference=_references(args.reference, table, list(args.group)),
-        operating_points=tuple(args.operating_point or DEFAULT_OPERATING_POINTS),
-        cost_target=args.cost,
-        need_targets=tuple(args.need),
-        high_need_target=args.need[0],
-        min_group_size=max(1, args.min_group_size),
-        n_boot=args.bootstrap,
-        seed=args.seed,
-        equity_attributes=equity_attributes(args.equity_attribute),
     )
     provenance = {
         "command": "phm-audit audit --table",

@@ -20,7 +20,14 @@ from phm_audit.audit._result import AuditResult
 from phm_audit.audit._spec import DEFAULT_OPERATING_POINTS, AuditSpec
 from phm_audit.exceptions import PhmInputError
 
-__all__ = ["add_engine_arguments", "engine_audit", "engine_spec", "parse_intersections", "require_table_columns"]
+__all__ = [
+    "add_engine_arguments",
+    "engine_audit",
+    "engine_spec",
+    "parse_intersections",
+    "require_table_columns",
+    "table_spec",
+]
 
 _COHORT_ONLY = ("model", "model_file", "scores", "model_callable", "train_cohort", "label_choice", "explain")
 
@@ -142,10 +149,19 @@ def engine_spec(args: argparse.Namespace) -> AuditSpec:
         references[col] = group
     if args.engine != "spark" and not Path(args.table).exists():  # Spark may name a table of its catalog
         raise PhmInputError(f"--table {args.table} does not exist; give a Parquet file or a dataset folder")
+    return table_spec(args, intersections=parse_intersections(args.intersection), reference=references)
+
+
+def table_spec(
+    args: argparse.Namespace, *, intersections: list[tuple[str, ...]], reference: dict[str, str]
+) -> AuditSpec:
+    """The spec of a --table run, in memory or in an engine: the columns it names, and its options."""
+    from phm_audit.cli._audit import equity_attributes
+
     return AuditSpec(
         attributes=tuple(args.group),
-        intersections=tuple(parse_intersections(args.intersection)),
-        reference=references,
+        intersections=tuple(intersections),
+        reference=reference,
         operating_points=tuple(args.operating_point or DEFAULT_OPERATING_POINTS),
         cost_target=args.cost,
         need_targets=tuple(args.need),
@@ -153,6 +169,7 @@ def engine_spec(args: argparse.Namespace) -> AuditSpec:
         min_group_size=max(1, args.min_group_size),
         n_boot=args.bootstrap,
         seed=args.seed,
+        equity_attributes=equity_attributes(args.equity_attribute),
     )
 
 
