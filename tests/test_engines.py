@@ -263,3 +263,37 @@ def test_an_engine_leaves_nothing_behind(people, tmp_path, monkeypatch):
     (kept / "notes.txt").write_text("the user's own")
     audit_table(str(path), SCORES, spec, engine="duckdb", workdir=str(kept))
     assert sorted(p.name for p in kept.iterdir()) == ["notes.txt"]  # the user's folder and file stay
+
+
+def test_cli_engine_column_of_the_wrong_type_is_one_line(people, tmp_path):
+    path = tmp_path / "p.parquet"
+    people.assign(cost_prior=people["cost_prior"].astype(str)).to_parquet(path)
+    out = tmp_path / "report"
+    proc = subprocess.run(
+        [
+            *CLI,
+            "--table",
+            str(path),
+            "--engine",
+            "duckdb",
+            "--score",
+            "cost_prior",
+            "--group",
+            "sex",
+            "--need",
+            "need_true_next",
+            "--cost",
+            "cost_next",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.strip().splitlines() == [
+        "phm-audit audit: error: column 'cost_prior' (score cost_prior) must be numeric in the duckdb engine; it is "
+        "String: cast it, or name the numeric column that holds it"
+    ]
+    assert not out.exists()

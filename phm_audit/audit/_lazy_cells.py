@@ -27,7 +27,7 @@ import pandas as pd
 from phm_audit.audit._cells import AtLeast, Cells, Cube, Dim, Distinct, First, Positive, Rank, dim_size
 from phm_audit.exceptions import PhmInputError, closest
 
-__all__ = ["LazyCells", "require_columns"]
+__all__ = ["LazyCells", "require_columns", "require_numeric"]
 
 #: How many distinct values of a source one query fetches (enough for the audit's 100 score bins).
 FEW = 100
@@ -43,6 +43,18 @@ def require_columns(frame: Any, wanted: Sequence[str]) -> None:
             raise PhmInputError(
                 f"the table has no column '{col}'{closest(col, columns)}; name a column it has (it has "
                 f"{len(columns)}: {', '.join(columns[:12])}{' ...' if len(columns) > 12 else ''})"
+            )
+
+
+def require_numeric(frame: Any, columns: dict[str, str], engine: str) -> None:
+    """Refuse a score or outcome column that is not numeric (or boolean) in the engine (the schema only)."""
+    schema = frame.collect_schema()
+    for name, col in columns.items():
+        dtype = schema[col]
+        if not (dtype.is_numeric() or dtype == nw.Boolean):
+            raise PhmInputError(
+                f"column '{col}' ({name}) must be numeric in the {engine} engine; it is {dtype}: cast it, or "
+                "name the numeric column that holds it"
             )
 
 
@@ -111,13 +123,7 @@ class LazyCells(Cells):
         self._attributes = list(dict.fromkeys(attributes))
         require_columns(frame, [*self._attributes, key, *dict.fromkeys(sources.values())])
         schema = frame.collect_schema()
-        for name, col in sources.items():
-            dtype = schema[col]
-            if not (dtype.is_numeric() or dtype == nw.Boolean):
-                raise PhmInputError(
-                    f"column '{col}' ({name}) must be numeric in the {engine} engine; it is {dtype}: cast it, or "
-                    "name the numeric column that holds it"
-                )
+        require_numeric(frame, sources, engine)
         self._columns = {name: _safe(name, i) for i, name in enumerate(sources)}
         self._key = "__phm_key"
         self._attr_cols = {a: f"__phm_a{i}" for i, a in enumerate(self._attributes)}

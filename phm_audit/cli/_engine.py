@@ -180,7 +180,7 @@ def engine_audit(args: argparse.Namespace, spec: AuditSpec, progress: Progress) 
     column or a Spark table that does not exist is one line; a local Spark is started and stopped around it.
     """
     from phm_audit.audit import audit_table
-    from phm_audit.audit._lazy_cells import require_columns
+    from phm_audit.audit._lazy_cells import require_columns, require_numeric
     from phm_audit.audit._tables import open_table
 
     with contextlib.ExitStack() as stack:
@@ -189,6 +189,8 @@ def engine_audit(args: argparse.Namespace, spec: AuditSpec, progress: Progress) 
         intersected = [c for inter in spec.intersections for c in inter]
         require_columns(frame, [*args.score, *spec.attributes, *intersected, *spec.need_targets, spec.cost_target])
         require_columns(frame, [args.key])
+        outcomes = [*spec.need_targets, spec.cost_target]
+        require_numeric(frame, {**{f"score {c}": c for c in args.score}, **{c: c for c in outcomes}}, args.engine)
         with progress.step(f"auditing {len(args.score)} score column(s) in {args.engine}") as tick:
             return audit_table(
                 frame,
