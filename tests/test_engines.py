@@ -142,6 +142,8 @@ def test_an_engine_says_which_analyses_need_rows(people, tmp_path):
     assert set(result.table()["analysis"]) == {"fairness", "calibration", "thresholds", "referral"}
     for name in ("allocation", "raise_bar", "judgement"):
         assert any(note.startswith(f"{name} ") and "needs rows" in note for note in result.notes), name
+    # a table of scores has no model to retrain or explain, in memory or in an engine: nothing to note
+    assert not any(note.startswith(("label_choice ", "explanations ")) for note in result.notes)
 
 
 def test_bad_input_in_an_engine_is_named(people, tmp_path):

@@ -285,6 +285,8 @@ def _audit_in_engine(
 ) -> AuditResult:
     from phm_audit.audit._lazy_cells import LazyCells
 
+    spec = replace(spec, analyses=_cell_analyses(spec))  # a table of scores has no model to retrain or explain
+
     names = list(frame.collect_schema().names())
     if spec.cost_target not in names:
         raise PhmInputError(
