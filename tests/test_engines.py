@@ -25,6 +25,14 @@ pytest.importorskip("narwhals")
 
 KEY = ["model", "analysis", "attribute", "group", "operating_point", "metric", "target"]
 CLI = [sys.executable, "-m", "phm_audit", "audit"]
+
+
+def _cli(table: object, out: object, *args: str) -> subprocess.CompletedProcess[str]:
+    """``phm-audit audit --table TABLE --engine duckdb`` of need_true_next and cost_next, with ``args``."""
+    common = ["--table", str(table), "--engine", "duckdb", "--need", "need_true_next", "--cost", "cost_next"]
+    return subprocess.run([*CLI, *common, "--out", str(out), *args], capture_output=True, text=True, check=False)
+
+
 SCORES = ["cost_prior", "n_ltc_recorded"]  # n_ltc_recorded: few values, so many ties at every cut
 
 
@@ -181,28 +189,7 @@ def test_bad_input_in_an_engine_is_named(people, tmp_path):
 
 def test_cli_engine_bad_table_exits_2_and_writes_nothing(tmp_path):
     out = tmp_path / "report"
-    proc = subprocess.run(
-        [
-            *CLI,
-            "--table",
-            str(tmp_path / "none"),
-            "--engine",
-            "duckdb",
-            "--score",
-            "s",
-            "--group",
-            "sex",
-            "--need",
-            "need_true_next",
-            "--cost",
-            "cost_next",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = _cli(str(tmp_path / "none"), str(out), "--score", "s", "--group", "sex")
     assert proc.returncode == 2, proc.stderr
     assert "does not exist" in proc.stderr and "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
@@ -213,31 +200,7 @@ def test_cli_duckdb_engine_writes_the_report(people, tmp_path):
     path = tmp_path / "p.parquet"
     people.to_parquet(path)
     out = tmp_path / "report"
-    proc = subprocess.run(
-        [
-            *CLI,
-            "--table",
-            str(path),
-            "--engine",
-            "duckdb",
-            "--quiet",
-            "--score",
-            "cost_prior",
-            "--group",
-            "imd_quintile",
-            "--need",
-            "need_true_next",
-            "--cost",
-            "cost_next",
-            "--bootstrap",
-            "20",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = _cli(str(path), str(out), "--quiet", "--score", "cost_prior", "--group", "imd_quintile", "--bootstrap", "20")
     assert proc.returncode == 0, proc.stderr
     metrics = pd.read_csv(out / "metrics.csv")
     assert {"fairness", "calibration", "thresholds"} <= set(metrics["analysis"])
@@ -271,28 +234,7 @@ def test_cli_engine_column_of_the_wrong_type_is_one_line(people, tmp_path):
     path = tmp_path / "p.parquet"
     people.assign(cost_prior=people["cost_prior"].astype(str)).to_parquet(path)
     out = tmp_path / "report"
-    proc = subprocess.run(
-        [
-            *CLI,
-            "--table",
-            str(path),
-            "--engine",
-            "duckdb",
-            "--score",
-            "cost_prior",
-            "--group",
-            "sex",
-            "--need",
-            "need_true_next",
-            "--cost",
-            "cost_next",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    proc = _cli(str(path), str(out), "--score", "cost_prior", "--group", "sex")
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.strip().splitlines() == [
         "phm-audit audit: error: column 'cost_prior' (score cost_prior) must be numeric in the duckdb engine; it is "

@@ -21,6 +21,7 @@ What an analysis can need (``Analysis.needs``):
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -148,12 +149,8 @@ class Context:
 
     def need_bands(self) -> tuple[Dim, list[str]]:
         """The dimension of each person's band of need (:func:`need_strata`) and the bands' labels."""
-        edges = self.spec.need_strata
-        n = self.cells.n
-        percentiles = (np.arange(n) + 0.5) * 100.0 / n
-        below = np.searchsorted(percentiles, np.asarray(edges[1:-1], dtype=np.float64), side="left")
-        labels = [f"p{edges[i]:g}_{edges[i + 1]:g}" for i in range(len(edges) - 1)]
-        return Rank(self.high, tuple(int(b) for b in below), descending=False), labels
+        below, labels = band_edges(self.cells.n, self.spec.need_strata)
+        return Rank(self.high, tuple(below), descending=False), labels
 
     def score_bins(self, counts: Sequence[int]) -> dict[int, tuple[Dim, np.ndarray, np.ndarray]]:
         """For each number of bins, the cell dimension of :func:`~phm_audit.audit._stats.rank_bins` and each
@@ -251,19 +248,41 @@ class Context:
         return None
 
 
+def band_edges(n: int, edges: Sequence[float]) -> tuple[list[int], list[str]]:
+    """How many people of ``n`` lie below each inner edge of the bands of need, and the bands' labels.
+
+    A person of ascending rank r sits at percentile (r + 0.5) x 100 / N; the count below an edge is
+    found from the edge (no array of N percentiles), with the same floating-point comparison.
+
+    Examples
+    --------
+    >>> band_edges(10, (0.0, 80.0, 90.0, 100.0))
+    ([8, 9], ['p0_80', 'p80_90', 'p90_100'])
+    """
+
+    def percentile(r: int) -> float:
+        return (r + 0.5) * 100.0 / n
+
+    below = []
+    for cut in (float(e) for e in edges[1:-1]):
+        count = min(max(math.ceil(cut * n / 100.0 - 0.5), 0), n)
+        while count > 0 and percentile(count - 1) >= cut:
+            count -= 1
+        while count < n and percentile(count) < cut:
+            count += 1
+        below.append(count)
+    return below, [f"p{edges[i]:g}_{edges[i + 1]:g}" for i in range(len(edges) - 1)]
+
+
 def need_strata(need: np.ndarray, edges: Sequence[float]) -> tuple[np.ndarray, list[str]]:
     """Each person's band of need (percentiles of the whole population) and the bands' labels.
 
     A person of ascending rank r (ties in input order) sits at percentile (r + 0.5) x 100 / N, and in
-    the band whose edges hold it. The ranks are not sorted for: the people below each inner edge are
-    found by one selection (:func:`~phm_audit.audit._stats.lowest_counts_masks`).
+    the band whose edges hold it (:func:`band_edges`). The ranks are not sorted for: the people below
+    each inner edge are found by one selection (:func:`~phm_audit.audit._stats.lowest_counts_masks`).
     """
-    n = need.size
-    cut = np.asarray(edges[1:-1], dtype=np.float64)
-    percentiles = (np.arange(n) + 0.5) * 100.0 / n  # the percentile of each rank, in rank order
-    below = np.searchsorted(percentiles, cut, side="left")  # people below each inner edge
-    strata = (~lowest_counts_masks(need, below)).sum(axis=0).astype(np.int64)
-    labels = [f"p{edges[i]:g}_{edges[i + 1]:g}" for i in range(len(edges) - 1)]
+    below, labels = band_edges(need.size, edges)
+    strata = (~lowest_counts_masks(need, np.asarray(below, dtype=np.int64))).sum(axis=0).astype(np.int64)
     return strata, labels
 
 

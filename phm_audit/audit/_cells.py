@@ -225,10 +225,6 @@ class Cells(ABC):
     def values_at(self, source: str, positions: np.ndarray, *, descending: bool) -> np.ndarray:
         """The values at ``positions`` of the order of ``source`` (the tie rule of :class:`Rank`)."""
 
-    def total(self, source: str) -> float:
-        """The sum of ``source`` over everyone."""
-        return float(self.cube([], [source]).sums[:, 0].sum())
-
 
 def strata_of(frame: pd.DataFrame, attributes: Sequence[str]) -> tuple[np.ndarray, pd.DataFrame]:
     """Each person's stratum, and the strata (the attributes' values, and ``n``) in a stable order."""

@@ -160,7 +160,7 @@ def open_table(
     raise PhmInputError(f"engine '{engine}' is not one of {', '.join(ENGINES)}{closest(engine, ENGINES)}")
 
 
-def _to_pandas(table: Any, spark: Any) -> pd.DataFrame:
+def _to_pandas(table: Any) -> pd.DataFrame:
     import narwhals.stable.v2 as nw
 
     kind = _kind(table)
@@ -244,7 +244,7 @@ def audit_table(
     if not columns:
         raise PhmInputError("no scores to audit: name at least one score column")
     if engine == "memory":
-        cohort = _to_pandas(table, spark)
+        cohort = _to_pandas(table)
         missing = [c for c in columns.values() if c not in cohort.columns]
         if missing:
             raise PhmInputError(
